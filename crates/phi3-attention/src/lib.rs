@@ -1,0 +1,14 @@
+//! Attention for the phi3 decoder: the [`Attention`] trait and its grouped-query implementation,
+//! the [`PositionEncoding`] trait and rotary embeddings (with Phi-3's LongRoPE), and attention
+//! masks as their own pluggable piece ([`AttentionMask`]).
+//!
+//! Every type here is generic over a Burn [`Backend`](burn::tensor::backend::Backend), so the same
+//! code runs on the Flex CPU backend and on CUDA.
+
+pub mod attention;
+pub mod mask;
+pub mod position;
+
+pub use attention::{Attention, AttentionKernel, AttentionShape, GroupedQueryAttention};
+pub use mask::{AttentionMask, Causal, SlidingWindow};
+pub use position::{PositionEncoding, RopeScaling, RotaryEmbedding, RotaryEmbeddingConfig};

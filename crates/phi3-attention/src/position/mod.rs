@@ -1,0 +1,42 @@
+//! Position encodings: how a decoder learns where each token sits.
+//!
+//! Two hooks cover both families: absolute encodings add a vector to the token embeddings
+//! ([`PositionEncoding::embed`]); rotary encodings rotate queries and keys inside every attention
+//! layer ([`PositionEncoding::rotate`]). An implementation overrides the hook it needs.
+
+mod rope;
+
+pub use rope::{RopeScaling, RotaryEmbedding, RotaryEmbeddingConfig};
+
+use burn::module::Module;
+use burn::tensor::{Tensor, backend::Backend};
+
+/// A position encoding. `start` is the absolute position of the first token in the input (non-zero
+/// for a cached decode step).
+pub trait PositionEncoding<B: Backend>: Module<B> {
+    /// Adds absolute position information to token embeddings; identity by default.
+    ///
+    /// # Shapes
+    /// - x: `[batch, seq, hidden]` → `[batch, seq, hidden]`
+    fn embed(&self, x: Tensor<B, 3>, _start: usize) -> Tensor<B, 3> {
+        x
+    }
+
+    /// Rotates queries and keys by their positions; identity by default.
+    ///
+    /// # Shapes
+    /// - q: `[batch, heads, seq, head_dim]`, k: `[batch, kv_heads, seq, head_dim]`; both unchanged.
+    fn rotate(
+        &self,
+        q: Tensor<B, 4>,
+        k: Tensor<B, 4>,
+        _start: usize,
+    ) -> (Tensor<B, 4>, Tensor<B, 4>) {
+        (q, k)
+    }
+
+    /// The largest number of positions this encoding supports, if bounded.
+    fn max_positions(&self) -> Option<usize> {
+        None
+    }
+}

@@ -1,0 +1,116 @@
+//! The model tree in the form of PyTorch's `print(model)`, from a config alone: printing
+//! Phi-3-mini needs no weights.
+
+use std::fmt::Write;
+
+use crate::config::Phi3Config;
+
+/// Python's `repr` of a float (`1e-05`, `0.0`, `0.1`), so the tree reads like PyTorch's.
+fn py_float(x: f64) -> String {
+    if x == 0.0 {
+        return "0.0".into();
+    }
+    let exp = x.abs().log10().floor() as i32;
+    if (-4..16).contains(&exp) {
+        let s = format!("{x}");
+        if s.contains('.') { s } else { format!("{s}.0") }
+    } else {
+        let s = format!("{x:e}");
+        let (mantissa, e) = s.split_once('e').unwrap_or((&s, "0"));
+        let (sign, digits) = e.strip_prefix('-').map_or(("+", e), |d| ("-", d));
+        format!("{mantissa}e{sign}{digits:0>2}")
+    }
+}
+
+/// Groups digits by thousands: `3821079552` → `3,821,079,552`.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Number of parameters, counted as PyTorch's `sum(p.numel() for p in model.parameters())`
+/// (a tied `lm_head` shares the embedding and is counted once).
+pub fn parameter_count(c: &Phi3Config) -> usize {
+    let (v, h, i) = (c.vocab_size, c.hidden_size, c.intermediate_size);
+    let qkv = (c.num_attention_heads + 2 * c.num_key_value_heads()) * c.head_dim();
+    let attn = h * qkv + c.num_attention_heads * c.head_dim() * h;
+    let mlp = h * 2 * i + i * h;
+    let layer = attn + mlp + 2 * h;
+    let head = if c.tie_word_embeddings { 0 } else { v * h };
+    v * h + c.num_hidden_layers * layer + h + head
+}
+
+/// The module tree, then a line with the parameter count.
+pub fn model_tree(c: &Phi3Config) -> String {
+    let (v, h, i) = (c.vocab_size, c.hidden_size, c.intermediate_size);
+    let qkv = (c.num_attention_heads + 2 * c.num_key_value_heads()) * c.head_dim();
+    let o_in = c.num_attention_heads * c.head_dim();
+    let linear = |inp: usize, out: usize| {
+        format!("Linear(in_features={inp}, out_features={out}, bias=False)")
+    };
+    let norm = format!("Phi3RMSNorm(({h},), eps={})", py_float(c.rms_norm_eps));
+    let padding = c
+        .pad_token_id
+        .map(|p| format!(", padding_idx={p}"))
+        .unwrap_or_default();
+    let layers = match c.num_hidden_layers {
+        1 => "(0): Phi3DecoderLayer(".to_string(),
+        n => format!("(0-{}): {n} x Phi3DecoderLayer(", n - 1),
+    };
+    let dropout = "Dropout(p=0.0, inplace=False)";
+
+    let mut s = String::new();
+    let mut line = |depth: usize, text: &str| {
+        let _ = writeln!(s, "{}{text}", "  ".repeat(depth));
+    };
+    line(0, "Phi3ForCausalLM(");
+    line(1, "(model): Phi3Model(");
+    line(2, &format!("(embed_tokens): Embedding({v}, {h}{padding})"));
+    line(2, "(layers): ModuleList(");
+    line(3, &layers);
+    line(4, "(self_attn): Phi3Attention(");
+    line(5, &format!("(o_proj): {}", linear(o_in, h)));
+    line(5, &format!("(qkv_proj): {}", linear(h, qkv)));
+    line(4, ")");
+    line(4, "(mlp): Phi3MLP(");
+    line(5, &format!("(gate_up_proj): {}", linear(h, 2 * i)));
+    line(5, &format!("(down_proj): {}", linear(i, h)));
+    line(5, "(activation_fn): SiLUActivation()");
+    line(4, ")");
+    line(4, &format!("(input_layernorm): {norm}"));
+    line(4, &format!("(post_attention_layernorm): {norm}"));
+    line(4, &format!("(resid_attn_dropout): {dropout}"));
+    line(4, &format!("(resid_mlp_dropout): {dropout}"));
+    line(3, ")");
+    line(2, ")");
+    line(2, &format!("(norm): {norm}"));
+    line(2, "(rotary_emb): Phi3RotaryEmbedding()");
+    line(1, ")");
+    line(1, &format!("(lm_head): {}", linear(h, v)));
+    line(0, ")");
+    let _ = write!(s, "Total parameters: {}", thousands(parameter_count(c)));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_float_repr() {
+        assert_eq!(py_float(1e-5), "1e-05");
+        assert_eq!(py_float(1e-6), "1e-06");
+        assert_eq!(py_float(0.0001), "0.0001");
+        assert_eq!(py_float(0.5), "0.5");
+        assert_eq!(py_float(2.0), "2.0");
+        assert_eq!(thousands(3821079552), "3,821,079,552");
+        assert_eq!(thousands(999), "999");
+    }
+}

@@ -1,0 +1,41 @@
+//! # phi3-core
+//!
+//! Phi-3 on Burn: the config ([`Phi3Config`]), checkpoint loading ([`Checkpoint`]), the decoder
+//! ([`Phi3Model`], [`Phi3ForCausalLM`]) built from the pluggable parts of [`phi3_attention`]
+//! and the [`Norm`] trait, and the printable module tree.
+//!
+//! ```no_run
+//! use phi3_core::{Phi3ForCausalLM, device::{Cpu, cpu}};
+//!
+//! let device = cpu();
+//! let model = Phi3ForCausalLM::<Cpu>::from_dir("tests/fixtures/mha", &device)?;
+//! println!("{model}"); // the PyTorch-style tree
+//! let ids = model.input_ids(&[5, 17, 42], &device)?;
+//! let hidden = model.model.forward(ids)?;   // [1, 3, hidden]
+//! let logits = model.lm_head.forward(hidden); // [1, 3, vocab]
+//! # Ok::<(), phi3_core::Phi3Error>(())
+//! ```
+
+pub mod config;
+pub mod device;
+pub mod display;
+pub mod error;
+pub mod layer;
+pub mod mlp;
+pub mod model;
+pub mod norm;
+pub mod weights;
+
+pub use config::{Phi3Config, RopeParameters, TokenIds};
+pub use display::{model_tree, parameter_count};
+pub use error::{Phi3Error, Result};
+pub use layer::DecoderLayer;
+pub use mlp::Phi3Mlp;
+pub use model::{Phi3DecoderLayer, Phi3ForCausalLM, Phi3Model};
+pub use norm::{Norm, RmsNorm};
+pub use weights::Checkpoint;
+
+pub use burn;
+pub use phi3_attention as attention;
+pub use phi3_sampling as sampling;
+pub use phi3_tokenizer as tokenizer;

@@ -1,0 +1,307 @@
+//! The Phi-3 decoder: `Phi3Model` (the decoder stack, transformers' `model.model`) and
+//! `Phi3ForCausalLM` (the stack plus `lm_head`).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use burn::module::{Module, ModuleDisplay, Param};
+use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
+use phi3_attention::{
+    AttentionKernel, AttentionMask, AttentionShape, Causal, GroupedQueryAttention,
+    PositionEncoding, RotaryEmbedding, RotaryEmbeddingConfig, SlidingWindow,
+};
+
+use crate::config::Phi3Config;
+use crate::display::model_tree;
+use crate::error::{Phi3Error, Result};
+use crate::layer::DecoderLayer;
+use crate::mlp::Phi3Mlp;
+use crate::norm::{Norm, RmsNorm};
+use crate::weights::Checkpoint;
+
+/// A Phi-3 decoder layer: grouped-query attention and RMSNorm.
+pub type Phi3DecoderLayer<B> = DecoderLayer<B, GroupedQueryAttention<B>, RmsNorm<B>>;
+
+/// The decoder stack: embedding, layers, final norm. Returns hidden states, not logits.
+#[derive(Module, Debug)]
+pub struct Phi3Model<B: Backend> {
+    /// Token embedding, `[vocab, hidden]`.
+    pub embed_tokens: Embedding<B>,
+    /// The decoder layers.
+    pub layers: Vec<Phi3DecoderLayer<B>>,
+    /// Final RMSNorm.
+    pub norm: RmsNorm<B>,
+    /// Rotary position tables shared by every layer.
+    pub rotary_emb: RotaryEmbedding<B>,
+}
+
+/// Phi-3 for causal language modelling: [`Phi3Model`] then `lm_head`.
+///
+/// `println!("{model}")` prints the module tree in the form of PyTorch's `print(model)`, with
+/// the parameter count.
+#[derive(Module, Debug)]
+#[module(custom_display)]
+pub struct Phi3ForCausalLM<B: Backend> {
+    /// The decoder stack (transformers' `model.model`).
+    pub model: Phi3Model<B>,
+    /// Hidden states → vocabulary logits.
+    pub lm_head: Linear<B>,
+    /// The validated config the model was built from.
+    #[module(skip)]
+    pub config: Phi3Config,
+}
+
+impl<B: Backend> ModuleDisplay for Phi3ForCausalLM<B> {
+    fn format(&self, _settings: burn::module::DisplaySettings) -> String {
+        model_tree(&self.config)
+    }
+}
+
+/// A Linear layer from a checkpoint weight stored as PyTorch does, `[out, in]`.
+///
+/// This is the one layout conversion of the loader: Burn's `Linear` computes `x · W` with `W`
+/// as `[in, out]`, so the weight is transposed here, as a strided view (no copy).
+fn linear_from_checkpoint<B: Backend>(weight: Tensor<B, 2>) -> Linear<B> {
+    Linear {
+        weight: Param::from_tensor(weight.transpose()),
+        bias: None,
+    }
+}
+
+fn layer_mask(config: &Phi3Config) -> Arc<dyn AttentionMask> {
+    match config.sliding_window {
+        Some(window) => Arc::new(SlidingWindow { window }),
+        None => Arc::new(Causal),
+    }
+}
+
+fn rotary<B: Backend>(config: &Phi3Config, device: &B::Device) -> Result<RotaryEmbedding<B>> {
+    Ok(RotaryEmbeddingConfig::new(
+        config.head_dim(),
+        config.rotary_dim(),
+        config.max_position_embeddings,
+    )
+    .with_theta(config.rope_theta_value())
+    .with_scaling(config.rope()?)
+    .init(device))
+}
+
+fn attention_shape(config: &Phi3Config) -> AttentionShape {
+    AttentionShape {
+        hidden: config.hidden_size,
+        heads: config.num_attention_heads,
+        kv_heads: config.num_key_value_heads(),
+        head_dim: config.head_dim(),
+    }
+}
+
+impl<B: Backend> Phi3Model<B> {
+    /// Hidden states for `input_ids` starting at position 0.
+    ///
+    /// # Shapes
+    /// - input_ids: `[batch, seq]` → `[batch, seq, hidden]`
+    pub fn forward(&self, input_ids: Tensor<B, 2, Int>) -> Result<Tensor<B, 3>> {
+        self.forward_at(input_ids, 0)
+    }
+
+    /// Hidden states for `input_ids` whose first token sits at absolute position `start`.
+    ///
+    /// # Shapes
+    /// - input_ids: `[batch, seq]` → `[batch, seq, hidden]`
+    pub fn forward_at(&self, input_ids: Tensor<B, 2, Int>, start: usize) -> Result<Tensor<B, 3>> {
+        let [_, seq] = input_ids.dims();
+        if seq == 0 {
+            return Err(Phi3Error::EmptyInput);
+        }
+        if let Some(max) = self.rotary_emb.max_positions()
+            && start + seq > max
+        {
+            return Err(Phi3Error::ContextOverflow {
+                len: start + seq,
+                max,
+            });
+        }
+        let mut x = self
+            .rotary_emb
+            .embed(self.embed_tokens.forward(input_ids), start);
+        for layer in &self.layers {
+            x = layer.forward(x, &self.rotary_emb, start);
+        }
+        Ok(self.norm.forward(x))
+    }
+}
+
+impl<B: Backend> Phi3ForCausalLM<B> {
+    /// A model with random weights (Burn's default initialisers), for tests and benchmarks.
+    pub fn init(config: &Phi3Config, device: &B::Device) -> Result<Self> {
+        config.validate()?;
+        let (h, eps) = (config.hidden_size, config.rms_norm_eps);
+        let layers = (0..config.num_hidden_layers)
+            .map(|_| DecoderLayer {
+                self_attn: GroupedQueryAttention::init(attention_shape(config), device),
+                mlp: Phi3Mlp::init(h, config.intermediate_size, device),
+                input_layernorm: RmsNorm::init(h, eps, device),
+                post_attention_layernorm: RmsNorm::init(h, eps, device),
+                mask: layer_mask(config),
+            })
+            .collect();
+        let embed_tokens = EmbeddingConfig::new(config.vocab_size, h).init(device);
+        let lm_head = if config.tie_word_embeddings {
+            Linear {
+                weight: Param::from_tensor(embed_tokens.weight.val().transpose()),
+                bias: None,
+            }
+        } else {
+            LinearConfig::new(h, config.vocab_size)
+                .with_bias(false)
+                .init(device)
+        };
+        Ok(Self {
+            model: Phi3Model {
+                embed_tokens,
+                layers,
+                norm: RmsNorm::init(h, eps, device),
+                rotary_emb: rotary(config, device)?,
+            },
+            lm_head,
+            config: config.clone(),
+        })
+    }
+
+    /// Loads `config.json` and the safetensors weights from a Hugging Face checkpoint directory.
+    pub fn from_dir(dir: impl AsRef<Path>, device: &B::Device) -> Result<Self> {
+        let dir = dir.as_ref();
+        let config = Phi3Config::from_file(dir.join("config.json"))?;
+        let mut checkpoint = Checkpoint::open(dir)?;
+        let model = Self::from_checkpoint(&config, &mut checkpoint, device)?;
+        checkpoint.finish()?;
+        Ok(model)
+    }
+
+    /// Builds the model from an opened checkpoint, one tensor at a time. Tensor names are the
+    /// hub's and live only here.
+    pub fn from_checkpoint(
+        config: &Phi3Config,
+        ckpt: &mut Checkpoint,
+        device: &B::Device,
+    ) -> Result<Self> {
+        config.validate()?;
+        let (v, h, i) = (
+            config.vocab_size,
+            config.hidden_size,
+            config.intermediate_size,
+        );
+        let shape = attention_shape(config);
+        let eps = config.rms_norm_eps;
+        let norm = |ckpt: &mut Checkpoint, name: &str| -> Result<RmsNorm<B>> {
+            Ok(RmsNorm::new(ckpt.tensor(name, [h], device)?, eps))
+        };
+        let linear =
+            |ckpt: &mut Checkpoint, name: &str, out: usize, inp: usize| -> Result<Linear<B>> {
+                Ok(linear_from_checkpoint(ckpt.tensor(
+                    name,
+                    [out, inp],
+                    device,
+                )?))
+            };
+
+        let embed = ckpt.tensor::<B, 2>("model.embed_tokens.weight", [v, h], device)?;
+        let mut layers = Vec::with_capacity(config.num_hidden_layers);
+        for n in 0..config.num_hidden_layers {
+            let p = format!("model.layers.{n}");
+            let qkv = linear(
+                ckpt,
+                &format!("{p}.self_attn.qkv_proj.weight"),
+                shape.qkv_rows(),
+                h,
+            )?;
+            let o = linear(
+                ckpt,
+                &format!("{p}.self_attn.o_proj.weight"),
+                h,
+                shape.heads * shape.head_dim,
+            )?;
+            layers.push(DecoderLayer {
+                self_attn: GroupedQueryAttention::new(shape, qkv, o),
+                mlp: Phi3Mlp {
+                    gate_up_proj: linear(ckpt, &format!("{p}.mlp.gate_up_proj.weight"), 2 * i, h)?,
+                    down_proj: linear(ckpt, &format!("{p}.mlp.down_proj.weight"), h, i)?,
+                },
+                input_layernorm: norm(ckpt, &format!("{p}.input_layernorm.weight"))?,
+                post_attention_layernorm: norm(
+                    ckpt,
+                    &format!("{p}.post_attention_layernorm.weight"),
+                )?,
+                mask: layer_mask(config),
+            });
+        }
+        let final_norm = norm(ckpt, "model.norm.weight")?;
+        // Tied checkpoints usually omit lm_head.weight; when one is present anyway it is used.
+        let lm_head = if config.tie_word_embeddings && !ckpt.contains("lm_head.weight") {
+            linear_from_checkpoint(embed.clone())
+        } else {
+            linear(ckpt, "lm_head.weight", v, h)?
+        };
+        Ok(Self {
+            model: Phi3Model {
+                embed_tokens: Embedding {
+                    weight: Param::from_tensor(embed),
+                },
+                layers,
+                norm: final_norm,
+                rotary_emb: rotary(config, device)?,
+            },
+            lm_head,
+            config: config.clone(),
+        })
+    }
+
+    /// Logits for `input_ids` (the decoder stack, then `lm_head`).
+    ///
+    /// # Shapes
+    /// - input_ids: `[batch, seq]` → `[batch, seq, vocab]`
+    pub fn forward(&self, input_ids: Tensor<B, 2, Int>) -> Result<Tensor<B, 3>> {
+        Ok(self.lm_head.forward(self.model.forward(input_ids)?))
+    }
+
+    /// Checks token ids against the vocabulary and makes a `[1, len]` batch of them.
+    pub fn input_ids(&self, ids: &[u32], device: &B::Device) -> Result<Tensor<B, 2, Int>> {
+        if ids.is_empty() {
+            return Err(Phi3Error::EmptyInput);
+        }
+        if let Some(&id) = ids
+            .iter()
+            .find(|&&id| id as usize >= self.config.vocab_size)
+        {
+            return Err(Phi3Error::TokenOutOfRange {
+                id,
+                vocab: self.config.vocab_size,
+            });
+        }
+        let data: Vec<i64> = ids.iter().map(|&id| id as i64).collect();
+        Ok(Tensor::from_data(
+            TensorData::new(data, [1, ids.len()]),
+            device,
+        ))
+    }
+
+    /// Runs every layer's scaled dot-product with `kernel` (naive by default).
+    pub fn with_attention_kernel(mut self, kernel: AttentionKernel) -> Self {
+        self.model.layers = self
+            .model
+            .layers
+            .into_iter()
+            .map(|mut layer| {
+                layer.self_attn = layer.self_attn.with_kernel(kernel);
+                layer
+            })
+            .collect();
+        self
+    }
+
+    /// Parameter count as PyTorch reports it (tied weights counted once).
+    pub fn parameter_count(&self) -> usize {
+        crate::display::parameter_count(&self.config)
+    }
+}

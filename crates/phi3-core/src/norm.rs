@@ -1,0 +1,47 @@
+//! Normalisation layers behind the [`Norm`] trait.
+
+use burn::module::{Module, Param};
+use burn::tensor::{Tensor, backend::Backend};
+
+/// A normalisation over the last dimension.
+pub trait Norm<B: Backend>: Module<B> {
+    /// Normalises `x` over its last dimension.
+    ///
+    /// # Shapes
+    /// - x: `[..., hidden]` → `[..., hidden]`
+    fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D>;
+}
+
+/// Root-mean-square norm (Zhang & Sennrich, 2019): `x / sqrt(mean(x²) + eps) · weight`, no
+/// centring, no bias. Phi-3 and Llama use it before attention and before the MLP.
+#[derive(Module, Debug)]
+pub struct RmsNorm<B: Backend> {
+    /// Per-channel gain, `[hidden]` (checkpoint name: `weight`).
+    pub weight: Param<Tensor<B, 1>>,
+    /// Added to the mean square.
+    pub eps: f64,
+}
+
+impl<B: Backend> RmsNorm<B> {
+    /// Wraps a loaded gain vector.
+    pub fn new(weight: Tensor<B, 1>, eps: f64) -> Self {
+        Self {
+            weight: Param::from_tensor(weight),
+            eps,
+        }
+    }
+
+    /// A norm with unit gain.
+    pub fn init(hidden: usize, eps: f64, device: &B::Device) -> Self {
+        Self::new(Tensor::ones([hidden], device), eps)
+    }
+}
+
+impl<B: Backend> Norm<B> for RmsNorm<B> {
+    fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        let inv_rms = (x.clone().square().mean_dim(D - 1) + self.eps)
+            .sqrt()
+            .recip();
+        x * inv_rms * self.weight.val().unsqueeze::<D>()
+    }
+}

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Regenerates the oracle fixtures under tests/fixtures/ with transformers' Phi3ForCausalLM.
+# The venv lives in the project's cache (~/.cache/phi3/venv-ref), never in the repository.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+venv="${PHI3_CACHE:-$HOME/.cache/phi3}/venv-ref"
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q -r "$here/requirements.txt"
+fi
+"$venv/bin/python" "$here/make_fixtures.py" --out "$root/tests/fixtures" "$@"
