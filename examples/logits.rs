@@ -1,0 +1,98 @@
+//! Runs the decoder stack and `lm_head` on token ids, as the walk-through does with
+//! `model.model(...)` then `model.lm_head(...)`.
+//!
+//! ```text
+//! cargo run --release --example logits -- --model tests/fixtures/gqa --ids 5,17,42,7,99
+//! cargo run --release --example logits -- --model tests/fixtures/gqa --ids 5,17,42 --json
+//! ```
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use phi3::burn::tensor::Tensor;
+use phi3::device::{Cpu, cpu};
+use phi3::{Phi3Error, Phi3ForCausalLM};
+
+#[derive(Parser)]
+#[command(about = "Hidden states, logits and argmax of a Phi-3 checkpoint for given token ids")]
+struct Args {
+    /// Checkpoint directory (config.json + safetensors).
+    #[arg(long)]
+    model: PathBuf,
+    /// Comma-separated token ids, e.g. 450,7483,310,3444,338.
+    #[arg(long, value_delimiter = ',', required = true)]
+    ids: Vec<u32>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn floats<const D: usize>(t: Tensor<Cpu, D>) -> Vec<f32> {
+    t.into_data().to_vec::<f32>().expect("f32 tensor")
+}
+
+/// Softmax of one row, computed in f64 for the printed probabilities.
+fn softmax(row: &[f32]) -> Vec<f64> {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let exp: Vec<f64> = row.iter().map(|&x| (x as f64 - max).exp()).collect();
+    let sum: f64 = exp.iter().sum();
+    exp.into_iter().map(|e| e / sum).collect()
+}
+
+fn run(args: Args) -> Result<(), Phi3Error> {
+    let device = cpu();
+    let model = Phi3ForCausalLM::<Cpu>::from_dir(&args.model, &device)?;
+    let input = model.input_ids(&args.ids, &device)?;
+    let hidden = model.model.forward(input)?;
+    let hidden_shape = hidden.dims();
+    let seq = hidden_shape[1];
+    let last_hidden = floats(hidden.clone().narrow(1, seq - 1, 1));
+    let logits = model.lm_head.forward(hidden);
+    let logits_shape = logits.dims();
+    let vocab = logits_shape[2];
+    let all = floats(logits);
+    let argmax: Vec<u32> = all
+        .chunks(vocab)
+        .map(|row| phi3::sampling::argmax(row).map_err(|e| Phi3Error::Config {
+            field: "logits",
+            message: e.to_string(),
+        }))
+        .collect::<Result<_, _>>()?;
+    let last = &all[(seq - 1) * vocab..];
+
+    if args.json {
+        let out = serde_json::json!({
+            "input_ids": args.ids,
+            "hidden_shape": hidden_shape,
+            "logits_shape": logits_shape,
+            "argmax": argmax,
+            "last_logits": last,
+            "last_hidden": last_hidden,
+        });
+        println!("{out}");
+        return Ok(());
+    }
+    let probs = softmax(last);
+    let mut order: Vec<usize> = (0..vocab).collect();
+    order.sort_by(|&a, &b| last[b].total_cmp(&last[a]));
+    println!("input ids:     {:?}", args.ids);
+    println!("hidden states: {hidden_shape:?}  (model.model)");
+    println!("logits:        {logits_shape:?}  (lm_head)");
+    println!("top-5 next tokens after the last position:");
+    for &id in order.iter().take(5) {
+        println!("  id {id:>6}  logit {:>9.4}  p {:.4}", last[id], probs[id]);
+    }
+    println!("argmax at every position: {argmax:?}");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

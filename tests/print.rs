@@ -1,0 +1,40 @@
+//! The PyTorch-style tree and the parameter count.
+
+use std::path::PathBuf;
+
+use phi3::burn::module::Module;
+use phi3::device::{Cpu, cpu};
+use phi3::{Phi3Config, Phi3ForCausalLM, model_tree, parameter_count};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+fn squash(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn phi3_mini_tree_matches_pytorch_print_from_config_alone() {
+    let config = Phi3Config::from_file(fixture("configs/phi-3-mini-4k-instruct.config.json")).unwrap();
+    let reference = std::fs::read_to_string(fixture("configs/phi-3-mini-4k-instruct.print.txt")).unwrap();
+    let tree = model_tree(&config);
+    let (body, count) = tree.rsplit_once('\n').unwrap();
+    assert_eq!(squash(body), squash(&reference));
+    assert_eq!(count, "Total parameters: 3,821,079,552");
+    assert_eq!(parameter_count(&config), 3_821_079_552);
+}
+
+#[test]
+fn loaded_model_prints_its_tree_and_counts_match_burn() {
+    for name in ["mha", "gqa", "longrope"] {
+        let model = Phi3ForCausalLM::<Cpu>::from_dir(fixture(name), &cpu()).unwrap();
+        assert_eq!(format!("{model}"), model_tree(&model.config));
+        // Burn's own count, minus the non-parameter RoPE tables, equals the config's count.
+        assert_eq!(model.num_params(), model.parameter_count(), "{name}");
+    }
+    // Tied: PyTorch counts the shared matrix once.
+    let tied = Phi3ForCausalLM::<Cpu>::from_dir(fixture("partial_rotary_tied"), &cpu()).unwrap();
+    let c = &tied.config;
+    assert_eq!(tied.num_params(), tied.parameter_count() + c.vocab_size * c.hidden_size);
+}
