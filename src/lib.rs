@@ -23,8 +23,9 @@
 pub use phi3_attention as attention;
 pub use phi3_core as core;
 pub use phi3_core::{
-    Checkpoint, DecoderLayer, Norm, Phi3Config, Phi3Error, Phi3ForCausalLM, Phi3Model, RmsNorm,
-    burn, device, model_tree, parameter_count,
+    Checkpoint, Control, DecoderLayer, Generated, GenerationConfig, ModelCache, Norm, Phi3Config,
+    Phi3Error, Phi3ForCausalLM, Phi3Model, RmsNorm, StopReason, TextGeneration,
+    TextGenerationPipeline, Timings, burn, device, model_tree, parameter_count,
 };
 pub use phi3_sampling as sampling;
 pub use phi3_tokenizer as tokenizer;

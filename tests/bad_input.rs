@@ -9,7 +9,9 @@ use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 /// A scratch copy of a fixture directory.
@@ -32,7 +34,14 @@ fn rewrite(dir: &Path, edit: impl FnOnce(&mut Vec<Owned>)) {
     let mut tensors: Vec<Owned> = file
         .tensors()
         .into_iter()
-        .map(|(name, view)| (name, view.dtype(), view.shape().to_vec(), view.data().to_vec()))
+        .map(|(name, view)| {
+            (
+                name,
+                view.dtype(),
+                view.shape().to_vec(),
+                view.data().to_vec(),
+            )
+        })
         .collect();
     edit(&mut tensors);
     let views: Vec<(String, TensorView)> = tensors
@@ -51,26 +60,50 @@ fn truncated_file_is_a_safetensors_error() {
     let dir = copy_fixture("mha");
     let path = dir.path().join("model.safetensors");
     let len = fs::metadata(&path).unwrap().len();
-    fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(len / 2).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
     let err = load(dir.path()).unwrap_err();
-    assert!(matches!(&err, Phi3Error::Safetensors { file, .. } if *file == path), "{err}");
+    assert!(
+        matches!(&err, Phi3Error::Safetensors { file, .. } if *file == path),
+        "{err}"
+    );
     assert!(err.to_string().contains("model.safetensors"), "{err}");
 
     // A file cut inside its header.
-    fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(5).unwrap();
-    assert!(matches!(load(dir.path()), Err(Phi3Error::Safetensors { .. })));
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(5)
+        .unwrap();
+    assert!(matches!(
+        load(dir.path()),
+        Err(Phi3Error::Safetensors { .. })
+    ));
 }
 
 #[test]
 fn wrong_shape_names_tensor_file_and_both_shapes() {
     let dir = copy_fixture("mha");
     rewrite(dir.path(), |tensors| {
-        let t = tensors.iter_mut().find(|t| t.0 == "model.layers.1.mlp.down_proj.weight").unwrap();
+        let t = tensors
+            .iter_mut()
+            .find(|t| t.0 == "model.layers.1.mlp.down_proj.weight")
+            .unwrap();
         t.2 = vec![128, 64]; // transposed: [intermediate, hidden] instead of [hidden, intermediate]
     });
     let err = load(dir.path()).unwrap_err();
     match &err {
-        Phi3Error::ShapeMismatch { tensor, file, found, expected } => {
+        Phi3Error::ShapeMismatch {
+            tensor,
+            file,
+            found,
+            expected,
+        } => {
             assert_eq!(tensor, "model.layers.1.mlp.down_proj.weight");
             assert_eq!(file, &dir.path().join("model.safetensors"));
             assert_eq!(found, &vec![128, 64]);
@@ -79,13 +112,18 @@ fn wrong_shape_names_tensor_file_and_both_shapes() {
         other => panic!("expected ShapeMismatch, got {other}"),
     }
     let text = err.to_string();
-    assert!(text.contains("[128, 64]") && text.contains("[64, 128]"), "{text}");
+    assert!(
+        text.contains("[128, 64]") && text.contains("[64, 128]"),
+        "{text}"
+    );
 }
 
 #[test]
 fn missing_tensor_is_named() {
     let dir = copy_fixture("mha");
-    rewrite(dir.path(), |tensors| tensors.retain(|t| t.0 != "model.norm.weight"));
+    rewrite(dir.path(), |tensors| {
+        tensors.retain(|t| t.0 != "model.norm.weight")
+    });
     let err = load(dir.path()).unwrap_err();
     assert!(
         matches!(&err, Phi3Error::MissingTensor { tensor, expected, .. }
@@ -98,7 +136,12 @@ fn missing_tensor_is_named() {
 fn unexpected_tensor_is_named() {
     let dir = copy_fixture("mha");
     rewrite(dir.path(), |tensors| {
-        tensors.push(("model.layers.2.mlp.down_proj.weight".into(), Dtype::F32, vec![2], vec![0; 8]));
+        tensors.push((
+            "model.layers.2.mlp.down_proj.weight".into(),
+            Dtype::F32,
+            vec![2],
+            vec![0; 8],
+        ));
     });
     let err = load(dir.path()).unwrap_err();
     assert!(
@@ -112,11 +155,17 @@ fn unexpected_tensor_is_named() {
 fn unsupported_dtype_is_named() {
     let dir = copy_fixture("mha");
     rewrite(dir.path(), |tensors| {
-        let t = tensors.iter_mut().find(|t| t.0 == "model.norm.weight").unwrap();
+        let t = tensors
+            .iter_mut()
+            .find(|t| t.0 == "model.norm.weight")
+            .unwrap();
         t.1 = Dtype::I32;
     });
     let err = load(dir.path()).unwrap_err();
-    assert!(matches!(&err, Phi3Error::UnsupportedDtype { tensor, .. } if tensor == "model.norm.weight"), "{err}");
+    assert!(
+        matches!(&err, Phi3Error::UnsupportedDtype { tensor, .. } if tensor == "model.norm.weight"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -135,7 +184,11 @@ fn missing_shard_names_index_and_shard() {
 #[test]
 fn directory_without_weights() {
     let dir = tempfile::tempdir().unwrap();
-    fs::copy(fixture("mha").join("config.json"), dir.path().join("config.json")).unwrap();
+    fs::copy(
+        fixture("mha").join("config.json"),
+        dir.path().join("config.json"),
+    )
+    .unwrap();
     assert!(matches!(load(dir.path()), Err(Phi3Error::NoWeights { .. })));
     let empty = tempfile::tempdir().unwrap();
     assert!(matches!(load(empty.path()), Err(Phi3Error::Io { .. })));
@@ -143,7 +196,8 @@ fn directory_without_weights() {
 
 fn edit_config(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
     let path = dir.join("config.json");
-    let mut value: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    let mut value: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
     edit(&mut value);
     fs::write(&path, serde_json::to_string_pretty(&value).unwrap()).unwrap();
 }
@@ -151,9 +205,20 @@ fn edit_config(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
 #[test]
 fn unknown_rope_scaling_type() {
     let dir = copy_fixture("longrope");
-    edit_config(dir.path(), |c| c["rope_parameters"]["rope_type"] = "dynamic".into());
+    edit_config(dir.path(), |c| {
+        c["rope_parameters"]["rope_type"] = "dynamic".into()
+    });
     let err = load(dir.path()).unwrap_err();
-    assert!(matches!(err, Phi3Error::Config { field: "rope_scaling", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Phi3Error::Config {
+                field: "rope_scaling",
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("\"dynamic\""), "{err}");
 }
 
@@ -162,8 +227,20 @@ fn heads_not_divisible_by_kv_heads() {
     let dir = copy_fixture("gqa");
     edit_config(dir.path(), |c| c["num_key_value_heads"] = 3.into());
     let err = load(dir.path()).unwrap_err();
-    assert!(matches!(err, Phi3Error::Config { field: "num_key_value_heads", .. }), "{err}");
-    assert!(err.to_string().contains("(3)") && err.to_string().contains("(8)"), "{err}");
+    assert!(
+        matches!(
+            err,
+            Phi3Error::Config {
+                field: "num_key_value_heads",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("(3)") && err.to_string().contains("(8)"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -171,7 +248,10 @@ fn malformed_config_names_the_file() {
     let dir = copy_fixture("mha");
     fs::write(dir.path().join("config.json"), "{\"vocab_size\": 10").unwrap();
     let err = load(dir.path()).unwrap_err();
-    assert!(matches!(&err, Phi3Error::Json { path, .. } if path.ends_with("config.json")), "{err}");
+    assert!(
+        matches!(&err, Phi3Error::Json { path, .. } if path.ends_with("config.json")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -181,19 +261,31 @@ fn input_longer_than_context_and_bad_ids() {
     let max = model.config.max_position_embeddings;
     let ids = model.input_ids(&vec![5; max + 1], &device).unwrap();
     let err = model.forward(ids).unwrap_err();
-    assert!(matches!(err, Phi3Error::ContextOverflow { len, max: m } if len == max + 1 && m == max));
+    assert!(
+        matches!(err, Phi3Error::ContextOverflow { len, max: m } if len == max + 1 && m == max)
+    );
     assert!(matches!(
         model.input_ids(&[3, 256], &device),
-        Err(Phi3Error::TokenOutOfRange { id: 256, vocab: 256 })
+        Err(Phi3Error::TokenOutOfRange {
+            id: 256,
+            vocab: 256
+        })
     ));
-    assert!(matches!(model.input_ids(&[], &device), Err(Phi3Error::EmptyInput)));
+    assert!(matches!(
+        model.input_ids(&[], &device),
+        Err(Phi3Error::EmptyInput)
+    ));
 }
 
 #[test]
 fn cuda_without_driver_is_a_typed_error() {
-    let driver = ["/usr/lib/x86_64-linux-gnu/libcuda.so.1", "/usr/lib64/libcuda.so.1", "/usr/lib/libcuda.so.1"]
-        .iter()
-        .any(|p| Path::new(p).exists());
+    let driver = [
+        "/usr/lib/x86_64-linux-gnu/libcuda.so.1",
+        "/usr/lib64/libcuda.so.1",
+        "/usr/lib/libcuda.so.1",
+    ]
+    .iter()
+    .any(|p| Path::new(p).exists());
     match phi3::device::cuda(0) {
         Err(Phi3Error::DeviceUnavailable { device, .. }) => assert_eq!(device, "cuda:0"),
         Err(other) => panic!("unexpected error {other}"),

@@ -7,7 +7,9 @@ use phi3::device::{Cpu, cpu};
 use phi3::{Phi3Config, Phi3ForCausalLM, model_tree, parameter_count};
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 fn squash(s: &str) -> String {
@@ -16,8 +18,10 @@ fn squash(s: &str) -> String {
 
 #[test]
 fn phi3_mini_tree_matches_pytorch_print_from_config_alone() {
-    let config = Phi3Config::from_file(fixture("configs/phi-3-mini-4k-instruct.config.json")).unwrap();
-    let reference = std::fs::read_to_string(fixture("configs/phi-3-mini-4k-instruct.print.txt")).unwrap();
+    let config =
+        Phi3Config::from_file(fixture("configs/phi-3-mini-4k-instruct.config.json")).unwrap();
+    let reference =
+        std::fs::read_to_string(fixture("configs/phi-3-mini-4k-instruct.print.txt")).unwrap();
     let tree = model_tree(&config);
     let (body, count) = tree.rsplit_once('\n').unwrap();
     assert_eq!(squash(body), squash(&reference));
@@ -36,5 +40,8 @@ fn loaded_model_prints_its_tree_and_counts_match_burn() {
     // Tied: PyTorch counts the shared matrix once.
     let tied = Phi3ForCausalLM::<Cpu>::from_dir(fixture("partial_rotary_tied"), &cpu()).unwrap();
     let c = &tied.config;
-    assert_eq!(tied.num_params(), tied.parameter_count() + c.vocab_size * c.hidden_size);
+    assert_eq!(
+        tied.num_params(),
+        tied.parameter_count() + c.vocab_size * c.hidden_size
+    );
 }

@@ -6,9 +6,13 @@
 //! code runs on the Flex CPU backend and on CUDA.
 
 pub mod attention;
+pub mod cache;
 pub mod mask;
 pub mod position;
+pub mod positions;
 
 pub use attention::{Attention, AttentionKernel, AttentionShape, GroupedQueryAttention};
-pub use mask::{AttentionMask, Causal, SlidingWindow};
+pub use cache::{CachedKv, DenseCache, KvCache, WindowCache};
+pub use mask::{AttentionMask, Causal, SlidingWindow, masked_tensor};
 pub use position::{PositionEncoding, RopeScaling, RotaryEmbedding, RotaryEmbeddingConfig};
+pub use positions::Positions;

@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use burn::tensor::{Bool, Tensor, TensorData, backend::Backend};
 
+use crate::positions::Positions;
+
 /// Which keys a query may attend to. Positions are absolute token positions in the sequence.
 pub trait AttentionMask: Debug + Send + Sync {
     /// `true` when the query at `query` may see the key at `key`.
@@ -15,25 +17,6 @@ pub trait AttentionMask: Debug + Send + Sync {
 
     /// A short human-readable name, e.g. `causal` or `sliding_window(4)`.
     fn name(&self) -> String;
-
-    /// The boolean tensor Burn's attention ops expect, `true` where the score is **masked out**.
-    ///
-    /// # Shapes
-    /// - output: `[q_len, k_len]` for queries at `q_start..q_start + q_len` and keys at
-    ///   `k_start..k_start + k_len`.
-    fn to_tensor<B: Backend>(
-        &self,
-        q_start: usize,
-        q_len: usize,
-        k_start: usize,
-        k_len: usize,
-        device: &B::Device,
-    ) -> Tensor<B, 2, Bool>
-    where
-        Self: Sized,
-    {
-        masked_tensor(self, q_start, q_len, k_start, k_len, device)
-    }
 
     /// The mask drawn as a grid: row `i` is query `i`, `■` a visible key, `·` a hidden one
     /// (the walk-through's pictures of attention patterns).
@@ -52,22 +35,41 @@ pub trait AttentionMask: Debug + Send + Sync {
     }
 }
 
-/// [`AttentionMask::to_tensor`] for any mask, including trait objects.
+/// The boolean mask Burn's attention ops expect, `true` where a score is **hidden**, for the
+/// queries of `positions` against keys at `key_columns`.
+///
+/// Padding keys are hidden from every query; a padding query sees only itself (so its softmax
+/// row stays finite and cannot leak NaN into real rows).
+///
+/// # Shapes
+/// - output: `[batch, q_len, k_len]` (batch 1 when no row is padded; it broadcasts)
 pub fn masked_tensor<B: Backend, M: AttentionMask + ?Sized>(
     mask: &M,
-    q_start: usize,
-    q_len: usize,
-    k_start: usize,
-    k_len: usize,
+    positions: &Positions,
+    key_columns: &[usize],
     device: &B::Device,
-) -> Tensor<B, 2, Bool> {
-    let mut hidden = Vec::with_capacity(q_len * k_len);
-    for q in q_start..q_start + q_len {
-        for k in k_start..k_start + k_len {
-            hidden.push(!mask.visible(q, k));
+) -> Tensor<B, 3, Bool> {
+    let rows = if positions.is_uniform() {
+        1
+    } else {
+        positions.batch()
+    };
+    let (q_len, k_len) = (positions.len, key_columns.len());
+    let mut hidden = Vec::with_capacity(rows * q_len * k_len);
+    for row in 0..rows {
+        for q_col in positions.start..positions.end() {
+            let q_pos = positions.position(row, q_col);
+            for &k_col in key_columns {
+                let visible = match (q_pos, positions.position(row, k_col)) {
+                    (None, _) => k_col == q_col,
+                    (Some(_), None) => false,
+                    (Some(q), Some(k)) => mask.visible(q, k),
+                };
+                hidden.push(!visible);
+            }
         }
     }
-    Tensor::from_data(TensorData::new(hidden, [q_len, k_len]), device)
+    Tensor::from_data(TensorData::new(hidden, [rows, q_len, k_len]), device)
 }
 
 impl<M: AttentionMask + ?Sized> AttentionMask for Arc<M> {
@@ -147,6 +149,22 @@ mod tests {
             .collect();
         assert_eq!(matrix(&SlidingWindow { window: 1 }, 3), diag);
         assert_eq!(matrix(&SlidingWindow { window: 9 }, 5), matrix(&Causal, 5));
+    }
+
+    #[test]
+    fn padded_rows_hide_padding_keys() {
+        use burn::backend::Flex;
+        // Row 1 has one padding column; its padding query sees only itself.
+        let positions = Positions::padded(vec![0, 1], 0, 3);
+        let t = masked_tensor::<Flex, _>(&Causal, &positions, &[0, 1, 2], &Default::default());
+        let hidden: Vec<bool> = t.into_data().to_vec().unwrap();
+        let visible: Vec<u8> = hidden.iter().map(|&h| !h as u8).collect();
+        assert_eq!(
+            visible,
+            vec![
+                1, 0, 0, 1, 1, 0, 1, 1, 1, /* row 1 */ 1, 0, 0, 0, 1, 0, 0, 1, 1
+            ]
+        );
     }
 
     #[test]

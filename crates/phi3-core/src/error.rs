@@ -103,6 +103,24 @@ pub enum Phi3Error {
         /// The model's limit.
         max: usize,
     },
+    /// Prompt plus requested new tokens do not fit in the context.
+    #[error(
+        "prompt of {prompt_tokens} tokens + max_new_tokens {max_new_tokens} exceeds the context length of {context}"
+    )]
+    PromptTooLong {
+        /// Tokens in the prompt.
+        prompt_tokens: usize,
+        /// Tokens requested.
+        max_new_tokens: usize,
+        /// `max_position_embeddings`.
+        context: usize,
+    },
+    /// Invalid sampler settings or logits (NaN).
+    #[error("sampling: {0}")]
+    Sampling(String),
+    /// The tokenizer failed.
+    #[error(transparent)]
+    Tokenizer(#[from] phi3_tokenizer::TokenizerError),
     /// A token id is outside the vocabulary.
     #[error("token id {id} is outside the vocabulary of {vocab}")]
     TokenOutOfRange {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use burn::module::Module;
 use burn::tensor::{Tensor, backend::Backend};
-use phi3_attention::{Attention, AttentionMask, PositionEncoding};
+use phi3_attention::{Attention, AttentionMask, KvCache, PositionEncoding, Positions};
 
 use crate::mlp::Phi3Mlp;
 use crate::norm::Norm;
@@ -32,15 +32,14 @@ impl<B: Backend, A: Attention<B>, N: Norm<B>> DecoderLayer<B, A, N> {
     pub fn forward<P: PositionEncoding<B>>(
         &self,
         x: Tensor<B, 3>,
-        positions: &P,
-        start: usize,
+        encoding: &P,
+        positions: &Positions,
+        cache: Option<&mut dyn KvCache<B>>,
     ) -> Tensor<B, 3> {
-        let attn = self.self_attn.forward(
-            self.input_layernorm.forward(x.clone()),
-            positions,
-            self.mask.as_ref(),
-            start,
-        );
+        let normed = self.input_layernorm.forward(x.clone());
+        let attn = self
+            .self_attn
+            .forward(normed, encoding, self.mask.as_ref(), positions, cache);
         let h = x + attn;
         let mlp = self
             .mlp

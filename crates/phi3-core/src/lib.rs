@@ -16,23 +16,29 @@
 //! # Ok::<(), phi3_core::Phi3Error>(())
 //! ```
 
+pub mod cache;
 pub mod config;
 pub mod device;
 pub mod display;
 pub mod error;
+pub mod generation;
 pub mod layer;
 pub mod mlp;
 pub mod model;
 pub mod norm;
+pub mod pipeline;
 pub mod weights;
 
+pub use cache::ModelCache;
 pub use config::{Phi3Config, RopeParameters, TokenIds};
 pub use display::{model_tree, parameter_count};
 pub use error::{Phi3Error, Result};
+pub use generation::{Control, Generated, GenerationConfig, StopReason, Timings};
 pub use layer::DecoderLayer;
 pub use mlp::Phi3Mlp;
 pub use model::{Phi3DecoderLayer, Phi3ForCausalLM, Phi3Model};
 pub use norm::{Norm, RmsNorm};
+pub use pipeline::{TextGeneration, TextGenerationPipeline};
 pub use weights::Checkpoint;
 
 pub use burn;

@@ -9,9 +9,10 @@ use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 use phi3_attention::{
     AttentionKernel, AttentionMask, AttentionShape, Causal, GroupedQueryAttention,
-    PositionEncoding, RotaryEmbedding, RotaryEmbeddingConfig, SlidingWindow,
+    PositionEncoding, Positions, RotaryEmbedding, RotaryEmbeddingConfig, SlidingWindow,
 };
 
+use crate::cache::ModelCache;
 use crate::config::Phi3Config;
 use crate::display::model_tree;
 use crate::error::{Phi3Error, Result};
@@ -97,36 +98,44 @@ fn attention_shape(config: &Phi3Config) -> AttentionShape {
 }
 
 impl<B: Backend> Phi3Model<B> {
-    /// Hidden states for `input_ids` starting at position 0.
+    /// Hidden states for an unpadded batch starting at position 0, without a cache.
     ///
     /// # Shapes
     /// - input_ids: `[batch, seq]` → `[batch, seq, hidden]`
     pub fn forward(&self, input_ids: Tensor<B, 2, Int>) -> Result<Tensor<B, 3>> {
-        self.forward_at(input_ids, 0)
+        let [batch, seq] = input_ids.dims();
+        self.forward_with(input_ids, &Positions::new(batch, 0, seq), None)
     }
 
-    /// Hidden states for `input_ids` whose first token sits at absolute position `start`.
+    /// Hidden states for the columns `positions` describes (a padded batch, a cached decode
+    /// step). With `cache`, keys and values are stored there and attention covers all it holds.
     ///
     /// # Shapes
-    /// - input_ids: `[batch, seq]` → `[batch, seq, hidden]`
-    pub fn forward_at(&self, input_ids: Tensor<B, 2, Int>, start: usize) -> Result<Tensor<B, 3>> {
-        let [_, seq] = input_ids.dims();
-        if seq == 0 {
+    /// - input_ids: `[batch, positions.len]` → `[batch, positions.len, hidden]`
+    pub fn forward_with(
+        &self,
+        input_ids: Tensor<B, 2, Int>,
+        positions: &Positions,
+        mut cache: Option<&mut ModelCache<B>>,
+    ) -> Result<Tensor<B, 3>> {
+        let [batch, seq] = input_ids.dims();
+        if seq == 0 || batch == 0 {
             return Err(Phi3Error::EmptyInput);
         }
         if let Some(max) = self.rotary_emb.max_positions()
-            && start + seq > max
+            && positions.max_len() > max
         {
             return Err(Phi3Error::ContextOverflow {
-                len: start + seq,
+                len: positions.max_len(),
                 max,
             });
         }
         let mut x = self
             .rotary_emb
-            .embed(self.embed_tokens.forward(input_ids), start);
-        for layer in &self.layers {
-            x = layer.forward(x, &self.rotary_emb, start);
+            .embed(self.embed_tokens.forward(input_ids), positions);
+        for (i, layer) in self.layers.iter().enumerate() {
+            let layer_cache = cache.as_deref_mut().map(|c| c.layer(i));
+            x = layer.forward(x, &self.rotary_emb, positions, layer_cache);
         }
         Ok(self.norm.forward(x))
     }
@@ -263,6 +272,22 @@ impl<B: Backend> Phi3ForCausalLM<B> {
     /// - input_ids: `[batch, seq]` → `[batch, seq, vocab]`
     pub fn forward(&self, input_ids: Tensor<B, 2, Int>) -> Result<Tensor<B, 3>> {
         Ok(self.lm_head.forward(self.model.forward(input_ids)?))
+    }
+
+    /// An empty cache for `batch` rows and up to `capacity` columns, with ring buffers for
+    /// sliding-window layers.
+    pub fn new_cache(&self, capacity: usize) -> ModelCache<B> {
+        ModelCache::for_layers(
+            self.config.num_hidden_layers,
+            capacity,
+            self.config.sliding_window,
+        )
+    }
+
+    /// The cache epoch a sequence of `max_len` tokens needs (changes when LongRoPE switches to
+    /// its long factors).
+    pub fn cache_epoch(&self, max_len: usize) -> usize {
+        self.model.rotary_emb.cache_epoch(max_len)
     }
 
     /// Checks token ids against the vocabulary and makes a `[1, len]` batch of them.

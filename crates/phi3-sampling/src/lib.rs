@@ -1,9 +1,22 @@
 //! # phi3-sampling
 //!
-//! Choosing the next token from a row of logits. [`Sampler`] is the one trait; [`Greedy`] is
-//! the deterministic strategy the oracle tests use.
+//! Choosing the next token from a row of logits.
+//!
+//! A [`Sampler`] turns logits into a token id. [`ProcessorChain`] is the sampler most users want:
+//! logits processors applied in a fixed, documented order —
+//! repetition penalty → temperature → top-k → top-p → min-p — then one draw from the remaining
+//! distribution with a seeded RNG, so a seed reproduces a run. [`Greedy`] takes the argmax.
+//! Build either from a [`SamplerConfig`], which validates the settings.
 
-/// Bad sampler input.
+mod processors;
+
+pub use processors::{LogitsProcessor, MinP, RepetitionPenalty, Temperature, TopK, TopP};
+
+use rand::Rng;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+/// Bad sampler settings or input.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SamplingError {
     /// There are no logits to choose from.
@@ -15,28 +28,29 @@ pub enum SamplingError {
         /// Position of the first NaN.
         index: usize,
     },
+    /// A setting is out of range.
+    #[error("invalid `{parameter}` = {value}: expected {expected}")]
+    InvalidSetting {
+        /// The setting's name (`temperature`, `top_p`, ...).
+        parameter: &'static str,
+        /// The value given.
+        value: String,
+        /// The valid range.
+        expected: &'static str,
+    },
 }
 
 /// Picks a token id from one position's logits over the vocabulary.
 pub trait Sampler {
-    /// Returns the chosen token id.
-    fn sample(&mut self, logits: &[f32]) -> Result<u32, SamplingError>;
+    /// Returns the chosen id. `history` is the sequence so far (prompt and generated tokens).
+    fn sample(&mut self, logits: &[f32], history: &[u32]) -> Result<u32, SamplingError>;
 }
 
-/// Always the most likely token; ties go to the lowest id (as `torch.argmax`).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Greedy;
-
-/// Index of the largest logit, ties to the lowest index.
+/// Index of the largest logit, ties to the lowest index (as `torch.argmax`).
 pub fn argmax(logits: &[f32]) -> Result<u32, SamplingError> {
-    if logits.is_empty() {
-        return Err(SamplingError::Empty);
-    }
+    check(logits)?;
     let mut best = 0;
     for (i, &x) in logits.iter().enumerate() {
-        if x.is_nan() {
-            return Err(SamplingError::NaN { index: i });
-        }
         if x > logits[best] {
             best = i;
         }
@@ -44,28 +58,182 @@ pub fn argmax(logits: &[f32]) -> Result<u32, SamplingError> {
     Ok(best as u32)
 }
 
+fn check(logits: &[f32]) -> Result<(), SamplingError> {
+    if logits.is_empty() {
+        return Err(SamplingError::Empty);
+    }
+    match logits.iter().position(|x| x.is_nan()) {
+        Some(index) => Err(SamplingError::NaN { index }),
+        None => Ok(()),
+    }
+}
+
+/// Always the most likely token (after an optional repetition penalty).
+#[derive(Debug, Clone, Default)]
+pub struct Greedy {
+    /// Applied before the argmax, as transformers does for greedy search.
+    pub repetition_penalty: Option<RepetitionPenalty>,
+}
+
 impl Sampler for Greedy {
-    fn sample(&mut self, logits: &[f32]) -> Result<u32, SamplingError> {
-        argmax(logits)
+    fn sample(&mut self, logits: &[f32], history: &[u32]) -> Result<u32, SamplingError> {
+        match &self.repetition_penalty {
+            None => argmax(logits),
+            Some(p) => {
+                check(logits)?;
+                let mut logits = logits.to_vec();
+                p.process(&mut logits, history);
+                argmax(&logits)
+            }
+        }
+    }
+}
+
+/// Logits processors in order, then a draw from the softmax of what is left.
+pub struct ProcessorChain {
+    processors: Vec<Box<dyn LogitsProcessor + Send>>,
+    rng: StdRng,
+}
+
+impl ProcessorChain {
+    /// A chain with a seeded RNG.
+    pub fn new(processors: Vec<Box<dyn LogitsProcessor + Send>>, seed: u64) -> Self {
+        Self {
+            processors,
+            rng: StdRng::seed_from_u64(seed),
+        }
+    }
+
+    /// The probabilities the chain would draw from (exposed for tests and inspection).
+    pub fn distribution(&self, logits: &[f32], history: &[u32]) -> Result<Vec<f64>, SamplingError> {
+        check(logits)?;
+        let mut logits = logits.to_vec();
+        for p in &self.processors {
+            p.process(&mut logits, history);
+        }
+        Ok(softmax(&logits))
+    }
+}
+
+/// Softmax in f64; `-inf` logits get probability 0.
+pub fn softmax(logits: &[f32]) -> Vec<f64> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let exp: Vec<f64> = logits.iter().map(|&x| (x as f64 - max).exp()).collect();
+    let sum: f64 = exp.iter().sum();
+    exp.into_iter().map(|e| e / sum).collect()
+}
+
+impl Sampler for ProcessorChain {
+    fn sample(&mut self, logits: &[f32], history: &[u32]) -> Result<u32, SamplingError> {
+        let probs = self.distribution(logits, history)?;
+        let u: f64 = self.rng.random();
+        let mut acc = 0.0;
+        let mut last = 0;
+        for (i, p) in probs.iter().enumerate() {
+            if *p > 0.0 {
+                acc += p;
+                last = i;
+                if u < acc {
+                    return Ok(i as u32);
+                }
+            }
+        }
+        // Rounding left u ≥ the total mass: the last token with mass.
+        Ok(last as u32)
+    }
+}
+
+/// Decoding settings, as in transformers' `GenerationConfig`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplerConfig {
+    /// `false`: greedy.
+    pub do_sample: bool,
+    /// Softmax temperature; 0 means greedy. Must be ≥ 0.
+    pub temperature: f32,
+    /// Keep the `k` most likely tokens; `k ≥ 1`.
+    pub top_k: Option<usize>,
+    /// Nucleus sampling threshold in (0, 1].
+    pub top_p: Option<f32>,
+    /// Minimum probability relative to the most likely token, in [0, 1].
+    pub min_p: Option<f32>,
+    /// CTRL repetition penalty, > 0 (1 = off).
+    pub repetition_penalty: Option<f32>,
+    /// RNG seed.
+    pub seed: u64,
+}
+
+impl Default for SamplerConfig {
+    fn default() -> Self {
+        Self {
+            do_sample: false,
+            temperature: 1.0,
+            top_k: None,
+            top_p: None,
+            min_p: None,
+            repetition_penalty: None,
+            seed: 0,
+        }
+    }
+}
+
+fn invalid(parameter: &'static str, value: impl ToString, expected: &'static str) -> SamplingError {
+    SamplingError::InvalidSetting {
+        parameter,
+        value: value.to_string(),
+        expected,
+    }
+}
+
+impl SamplerConfig {
+    /// Validates the settings and builds the sampler they describe.
+    pub fn build(&self) -> Result<Box<dyn Sampler + Send>, SamplingError> {
+        let t = self.temperature;
+        if !(t >= 0.0 && t.is_finite()) {
+            return Err(invalid("temperature", t, "a finite number ≥ 0"));
+        }
+        if let Some(k) = self.top_k
+            && k == 0
+        {
+            return Err(invalid("top_k", k, "an integer ≥ 1"));
+        }
+        if let Some(p) = self.top_p
+            && !(p > 0.0 && p <= 1.0)
+        {
+            return Err(invalid("top_p", p, "a number in (0, 1]"));
+        }
+        if let Some(p) = self.min_p
+            && !(0.0..=1.0).contains(&p)
+        {
+            return Err(invalid("min_p", p, "a number in [0, 1]"));
+        }
+        if let Some(r) = self.repetition_penalty
+            && !(r > 0.0 && r.is_finite())
+        {
+            return Err(invalid("repetition_penalty", r, "a finite number > 0"));
+        }
+        let penalty = self.repetition_penalty.map(RepetitionPenalty);
+        if !self.do_sample || t == 0.0 {
+            return Ok(Box::new(Greedy {
+                repetition_penalty: penalty,
+            }));
+        }
+        let mut chain: Vec<Box<dyn LogitsProcessor + Send>> = vec![];
+        if let Some(p) = penalty {
+            chain.push(Box::new(p));
+        }
+        chain.push(Box::new(Temperature(t)));
+        if let Some(k) = self.top_k {
+            chain.push(Box::new(TopK(k)));
+        }
+        if let Some(p) = self.top_p {
+            chain.push(Box::new(TopP(p)));
+        }
+        if let Some(p) = self.min_p {
+            chain.push(Box::new(MinP(p)));
+        }
+        Ok(Box::new(ProcessorChain::new(chain, self.seed)))
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn greedy_takes_the_first_maximum() {
-        assert_eq!(Greedy.sample(&[0.1, 3.0, -1.0, 3.0]), Ok(1));
-        assert_eq!(Greedy.sample(&[f32::NEG_INFINITY, -5.0]), Ok(1));
-    }
-
-    #[test]
-    fn greedy_rejects_nan_and_empty() {
-        assert_eq!(
-            Greedy.sample(&[0.0, f32::NAN]),
-            Err(SamplingError::NaN { index: 1 })
-        );
-        assert_eq!(Greedy.sample(&[]), Err(SamplingError::Empty));
-    }
-}
+mod tests;

@@ -1,14 +1,24 @@
 //! # phi3-tokenizer
 //!
-//! A thin wrapper over Hugging Face's `tokenizers` crate that turns text into the token ids the
-//! decoder reads and back, with typed errors.
+//! Text ↔ token ids for Phi-3: a typed wrapper over Hugging Face's `tokenizers` crate that also
+//! reads `tokenizer_config.json` (special tokens, chat template), renders chat templates with a
+//! real Jinja engine (`minijinja`), and decodes a stream of tokens into text without ever
+//! emitting a broken UTF-8 character ([`StreamDecoder`]).
+
+mod chat;
+mod stream;
+
+pub use chat::{ChatMessage, PHI3_CHAT_TEMPLATE};
+pub use stream::StreamDecoder;
 
 use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
 
 /// Tokenizer failures, naming the file or input.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenizerError {
-    /// `tokenizer.json` is missing or malformed.
+    /// `tokenizer.json` or `tokenizer_config.json` is missing or malformed.
     #[error("cannot load tokenizer from {path}: {message}")]
     Load {
         /// The file.
@@ -19,22 +29,105 @@ pub enum TokenizerError {
     /// Encoding or decoding failed.
     #[error("tokenizer failed: {0}")]
     Codec(String),
+    /// The chat template did not parse or render.
+    #[error("chat template: {0}")]
+    Template(String),
 }
 
-/// A `tokenizer.json` tokenizer.
+/// `tokenizer_config.json`, the fields this crate uses.
+#[derive(Debug, Clone, Default, Deserialize)]
+struct TokenizerConfig {
+    #[serde(default)]
+    chat_template: Option<ChatTemplateField>,
+    #[serde(default)]
+    bos_token: Option<TokenField>,
+    #[serde(default)]
+    eos_token: Option<TokenField>,
+}
+
+/// `chat_template`: one template, or a list of named ones (the `default` is used).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum ChatTemplateField {
+    One(String),
+    Named(Vec<NamedTemplate>),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct NamedTemplate {
+    name: String,
+    template: String,
+}
+
+/// A special token written as a string or as an `AddedToken` object.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum TokenField {
+    Text(String),
+    Object { content: String },
+}
+
+impl TokenField {
+    fn text(&self) -> &str {
+        match self {
+            Self::Text(s) | Self::Object { content: s } => s,
+        }
+    }
+}
+
+/// A tokenizer with its chat template.
 pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
+    chat_template: String,
+    bos_token: Option<String>,
+    eos_token: Option<String>,
+}
+
+fn load_error(path: &Path, message: impl ToString) -> TokenizerError {
+    TokenizerError::Load {
+        path: path.into(),
+        message: message.to_string(),
+    }
 }
 
 impl Tokenizer {
-    /// Loads a `tokenizer.json`.
+    /// Loads a `tokenizer.json`, with Phi-3's chat format as the template.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, TokenizerError> {
         let path = path.as_ref();
-        let inner = tokenizers::Tokenizer::from_file(path).map_err(|e| TokenizerError::Load {
-            path: path.into(),
-            message: e.to_string(),
-        })?;
-        Ok(Self { inner })
+        let inner = tokenizers::Tokenizer::from_file(path).map_err(|e| load_error(path, e))?;
+        Ok(Self {
+            inner,
+            chat_template: PHI3_CHAT_TEMPLATE.into(),
+            bos_token: None,
+            eos_token: None,
+        })
+    }
+
+    /// Loads `tokenizer.json` from `dir`, plus `tokenizer_config.json` (chat template, BOS/EOS)
+    /// when present.
+    pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self, TokenizerError> {
+        let dir = dir.as_ref();
+        let mut tokenizer = Self::from_file(dir.join("tokenizer.json"))?;
+        let config_path = dir.join("tokenizer_config.json");
+        if config_path.exists() {
+            let text =
+                std::fs::read_to_string(&config_path).map_err(|e| load_error(&config_path, e))?;
+            let config: TokenizerConfig =
+                serde_json::from_str(&text).map_err(|e| load_error(&config_path, e))?;
+            if let Some(template) = config.chat_template {
+                tokenizer.chat_template = match template {
+                    ChatTemplateField::One(t) => t,
+                    ChatTemplateField::Named(list) => list
+                        .into_iter()
+                        .find(|t| t.name == "default")
+                        .map(|t| t.template)
+                        .ok_or_else(|| load_error(&config_path, "no `default` chat template"))?,
+                };
+            }
+            tokenizer.bos_token = config.bos_token.map(|t| t.text().to_string());
+            tokenizer.eos_token = config.eos_token.map(|t| t.text().to_string());
+        }
+        Ok(tokenizer)
     }
 
     /// Token ids of `text`; `add_special_tokens` applies the tokenizer's post-processor (BOS).
@@ -53,8 +146,48 @@ impl Tokenizer {
             .map_err(|e| TokenizerError::Codec(e.to_string()))
     }
 
+    /// Id of a token string such as `<|end|>`.
+    pub fn token_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
     /// Number of tokens in the vocabulary, added tokens included.
     pub fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)
     }
+
+    /// The chat template in use.
+    pub fn chat_template(&self) -> &str {
+        &self.chat_template
+    }
+
+    /// Replaces the chat template.
+    pub fn with_chat_template(mut self, template: impl Into<String>) -> Self {
+        self.chat_template = template.into();
+        self
+    }
+
+    /// Renders `messages` with the chat template; `add_generation_prompt` appends the
+    /// assistant's header so the model answers next.
+    pub fn apply_chat_template(
+        &self,
+        messages: &[ChatMessage],
+        add_generation_prompt: bool,
+    ) -> Result<String, TokenizerError> {
+        chat::render(
+            &self.chat_template,
+            messages,
+            add_generation_prompt,
+            self.bos_token.as_deref(),
+            self.eos_token.as_deref(),
+        )
+    }
+
+    /// A streaming decoder over this tokenizer.
+    pub fn stream(&self, skip_special_tokens: bool) -> StreamDecoder<'_> {
+        StreamDecoder::new(self, skip_special_tokens)
+    }
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,8 +7,10 @@ use burn::tensor::{Tensor, backend::Backend};
 
 use super::Attention;
 use super::kernel::{AttentionKernel, scaled_dot_product};
+use crate::cache::{CachedKv, KvCache};
 use crate::mask::{AttentionMask, masked_tensor};
 use crate::position::PositionEncoding;
+use crate::positions::Positions;
 
 /// Head layout of an attention block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,9 +107,10 @@ impl<B: Backend> Attention<B> for GroupedQueryAttention<B> {
     fn forward<P: PositionEncoding<B>>(
         &self,
         x: Tensor<B, 3>,
-        positions: &P,
+        encoding: &P,
         mask: &dyn AttentionMask,
-        start: usize,
+        positions: &Positions,
+        cache: Option<&mut dyn KvCache<B>>,
     ) -> Tensor<B, 3> {
         let [batch, seq, _] = x.dims();
         let (h, kv, d) = (self.heads, self.kv_heads, self.head_dim);
@@ -116,15 +119,27 @@ impl<B: Backend> Attention<B> for GroupedQueryAttention<B> {
         let q = heads(qkv.clone().narrow(2, 0, h * d), h); // [b, h, s, d]
         let k = heads(qkv.clone().narrow(2, h * d, kv * d), kv); // [b, kv, s, d]
         let v = heads(qkv.narrow(2, (h + kv) * d, kv * d), kv);
-        let (q, k) = positions.rotate(q, k, start);
+        let (q, k) = encoding.rotate(q, k, positions);
 
-        let masked = masked_tensor::<B, _>(mask, start, seq, start, seq, &q.device());
+        let CachedKv {
+            keys,
+            values,
+            columns,
+        } = match cache {
+            Some(cache) => cache.update(k, v, positions.start),
+            None => CachedKv {
+                keys: k,
+                values: v,
+                columns: (positions.start..positions.end()).collect(),
+            },
+        };
+        let masked = masked_tensor::<B, _>(mask, positions, &columns, &q.device());
         let scale = (d as f64).powf(-0.5);
         let out = scaled_dot_product(
             self.kernel,
             q,
-            self.repeat_kv(k),
-            self.repeat_kv(v),
+            self.repeat_kv(keys),
+            self.repeat_kv(values),
             masked,
             scale,
         );

@@ -20,30 +20,31 @@ pub enum AttentionKernel {
 ///
 /// # Shapes
 /// - q: `[batch, heads, q_len, head_dim]`, k / v: `[batch, heads, k_len, head_dim]`
-/// - masked: `[q_len, k_len]`, `true` where a score is hidden
+/// - masked: `[batch or 1, q_len, k_len]`, `true` where a score is hidden
 /// - output: `[batch, heads, q_len, head_dim]`
 pub fn scaled_dot_product<B: Backend>(
     kernel: AttentionKernel,
     q: Tensor<B, 4>,
     k: Tensor<B, 4>,
     v: Tensor<B, 4>,
-    masked: Tensor<B, 2, Bool>,
+    masked: Tensor<B, 3, Bool>,
     scale: f64,
 ) -> Tensor<B, 4> {
     let [batch, heads, q_len, _] = q.dims();
     let k_len = k.dims()[2];
+    let rows = masked.dims()[0];
     match kernel {
         AttentionKernel::Naive => {
             let scores = q.matmul(k.swap_dims(2, 3)) * scale;
             let masked = masked
-                .reshape([1, 1, q_len, k_len])
+                .reshape([rows, 1, q_len, k_len])
                 .expand([batch, heads, q_len, k_len]);
             let scores = scores.mask_fill(masked, f32::NEG_INFINITY);
             softmax(scores, 3).matmul(v)
         }
         AttentionKernel::Fused => {
             let masked = masked
-                .reshape([1, 1, q_len, k_len])
+                .reshape([rows, 1, q_len, k_len])
                 .expand([batch, heads, q_len, k_len]);
             let options = AttentionModuleOptions {
                 scale: Some(scale),

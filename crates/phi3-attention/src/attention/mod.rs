@@ -9,23 +9,27 @@ pub use kernel::{AttentionKernel, scaled_dot_product};
 use burn::module::Module;
 use burn::tensor::{Tensor, backend::Backend};
 
+use crate::cache::KvCache;
 use crate::mask::AttentionMask;
 use crate::position::PositionEncoding;
+use crate::positions::Positions;
 
 /// A self-attention block: projections in, scaled dot-product attention, projection out.
 ///
 /// Implement it to plug a new attention into a decoder layer; the layer hands it the
 /// normalised hidden states, the model's position encoding and the layer's mask.
 pub trait Attention<B: Backend>: Module<B> {
-    /// Attends over `x`, whose first token sits at absolute position `start`.
+    /// Attends over `x`, the tokens of `positions`. With a `cache`, the new keys/values are stored
+    /// in it and the queries attend over everything it holds; without one, over `x` alone.
     ///
     /// # Shapes
     /// - x: `[batch, seq, hidden]` → `[batch, seq, hidden]`
     fn forward<P: PositionEncoding<B>>(
         &self,
         x: Tensor<B, 3>,
-        positions: &P,
+        encoding: &P,
         mask: &dyn AttentionMask,
-        start: usize,
+        positions: &Positions,
+        cache: Option<&mut dyn KvCache<B>>,
     ) -> Tensor<B, 3>;
 }

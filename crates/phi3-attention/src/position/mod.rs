@@ -11,14 +11,15 @@ pub use rope::{RopeScaling, RotaryEmbedding, RotaryEmbeddingConfig};
 use burn::module::Module;
 use burn::tensor::{Tensor, backend::Backend};
 
-/// A position encoding. `start` is the absolute position of the first token in the input (non-zero
-/// for a cached decode step).
+use crate::positions::Positions;
+
+/// A position encoding; [`Positions`] says where each input token sits.
 pub trait PositionEncoding<B: Backend>: Module<B> {
     /// Adds absolute position information to token embeddings; identity by default.
     ///
     /// # Shapes
     /// - x: `[batch, seq, hidden]` → `[batch, seq, hidden]`
-    fn embed(&self, x: Tensor<B, 3>, _start: usize) -> Tensor<B, 3> {
+    fn embed(&self, x: Tensor<B, 3>, _positions: &Positions) -> Tensor<B, 3> {
         x
     }
 
@@ -30,9 +31,16 @@ pub trait PositionEncoding<B: Backend>: Module<B> {
         &self,
         q: Tensor<B, 4>,
         k: Tensor<B, 4>,
-        _start: usize,
+        _positions: &Positions,
     ) -> (Tensor<B, 4>, Tensor<B, 4>) {
         (q, k)
+    }
+
+    /// Keys cached under one epoch are invalid under another. LongRoPE switches frequency tables
+    /// once a sequence grows past `original_max_position_embeddings`; like transformers, the
+    /// generator then rebuilds the cache from the whole sequence. Constant by default.
+    fn cache_epoch(&self, _max_len: usize) -> usize {
+        0
     }
 
     /// The largest number of positions this encoding supports, if bounded.

@@ -4,9 +4,10 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::tensor::{Tensor, TensorData, backend::Backend};
+use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 
 use super::PositionEncoding;
+use crate::positions::Positions;
 
 /// How rotary frequencies are rescaled for long contexts.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -148,7 +149,7 @@ impl<B: Backend> RotaryEmbedding<B> {
     /// The `rotate_half` rotation of one tensor's first `rotary_dim` dimensions.
     ///
     /// # Shapes
-    /// - x: `[batch, heads, seq, head_dim]`; cos, sin: `[1, 1, seq, rotary_dim / 2]`.
+    /// - x: `[batch, heads, seq, head_dim]`; cos, sin: `[batch or 1, 1, seq, rotary_dim / 2]`.
     fn apply(&self, x: Tensor<B, 4>, cos: &Tensor<B, 4>, sin: &Tensor<B, 4>) -> Tensor<B, 4> {
         let [_, _, _, head_dim] = x.dims();
         let half = self.rotary_dim / 2;
@@ -172,20 +173,45 @@ impl<B: Backend> PositionEncoding<B> for RotaryEmbedding<B> {
         &self,
         q: Tensor<B, 4>,
         k: Tensor<B, 4>,
-        start: usize,
+        positions: &Positions,
     ) -> (Tensor<B, 4>, Tensor<B, 4>) {
-        let seq = q.dims()[2];
         let (cos, sin) = match (&self.cos_long, &self.sin_long) {
-            (Some(c), Some(s)) if self.uses_long_factors(start + seq) => (c, s),
+            (Some(c), Some(s)) if self.uses_long_factors(positions.max_len()) => (c, s),
             _ => (&self.cos, &self.sin),
         };
-        let half = self.rotary_dim / 2;
-        let cos = cos.clone().narrow(0, start, seq).reshape([1, 1, seq, half]);
-        let sin = sin.clone().narrow(0, start, seq).reshape([1, 1, seq, half]);
+        let (seq, half) = (positions.len, self.rotary_dim / 2);
+        let (cos, sin) = if positions.is_uniform() {
+            let rows = |t: &Tensor<B, 2>| {
+                t.clone()
+                    .narrow(0, positions.start, seq)
+                    .reshape([1, 1, seq, half])
+            };
+            (rows(cos), rows(sin))
+        } else {
+            // Left-padded rows: gather each row's own positions (padding gets position 0; its
+            // queries and keys are masked anyway).
+            let batch = positions.batch();
+            let index: Vec<i64> = (0..batch)
+                .flat_map(|r| (positions.start..positions.end()).map(move |c| (r, c)))
+                .map(|(r, c)| positions.position(r, c).unwrap_or(0) as i64)
+                .collect();
+            let index =
+                Tensor::<B, 1, Int>::from_data(TensorData::new(index, [batch * seq]), &q.device());
+            let rows = |t: &Tensor<B, 2>| {
+                t.clone()
+                    .select(0, index.clone())
+                    .reshape([batch, 1, seq, half])
+            };
+            (rows(cos), rows(sin))
+        };
         (self.apply(q, &cos, &sin), self.apply(k, &cos, &sin))
     }
 
     fn max_positions(&self) -> Option<usize> {
         Some(self.max_positions)
+    }
+
+    fn cache_epoch(&self, max_len: usize) -> usize {
+        self.uses_long_factors(max_len) as usize
     }
 }

@@ -1,0 +1,188 @@
+use super::*;
+
+fn logits_of(probs: &[f64]) -> Vec<f32> {
+    probs.iter().map(|p| p.ln() as f32).collect()
+}
+
+fn config(temperature: f32, top_k: Option<usize>, top_p: Option<f32>) -> SamplerConfig {
+    SamplerConfig {
+        do_sample: true,
+        temperature,
+        top_k,
+        top_p,
+        seed: 1234,
+        ..Default::default()
+    }
+}
+
+fn draws(config: &SamplerConfig, logits: &[f32], n: usize) -> Vec<u32> {
+    let mut s = config.build().unwrap();
+    (0..n).map(|_| s.sample(logits, &[]).unwrap()).collect()
+}
+
+/// Pearson's chi-square statistic of observed draws against expected probabilities (cells with
+/// zero expectation must never be drawn).
+fn chi_square(draws: &[u32], expected: &[f64]) -> f64 {
+    let n = draws.len() as f64;
+    let mut counts = vec![0usize; expected.len()];
+    for &d in draws {
+        counts[d as usize] += 1;
+    }
+    expected
+        .iter()
+        .zip(&counts)
+        .map(|(&p, &c)| {
+            if p == 0.0 {
+                assert_eq!(c, 0, "drew a token with zero probability");
+                0.0
+            } else {
+                (c as f64 - n * p).powi(2) / (n * p)
+            }
+        })
+        .sum()
+}
+
+const BASE: [f64; 5] = [0.05, 0.1, 0.15, 0.3, 0.4];
+/// Chi-square critical values at α = 0.001 by degrees of freedom (1..=4).
+const CRITICAL: [f64; 5] = [0.0, 10.83, 13.82, 16.27, 18.47];
+
+fn normalise(v: Vec<f64>) -> Vec<f64> {
+    let s: f64 = v.iter().sum();
+    v.into_iter().map(|x| x / s).collect()
+}
+
+#[test]
+fn temperature_draws_match_the_tempered_distribution() {
+    let logits = logits_of(&BASE);
+    for t in [1.0f32, 0.5, 2.0] {
+        let expected = normalise(BASE.iter().map(|p| p.powf(1.0 / t as f64)).collect());
+        let stat = chi_square(&draws(&config(t, None, None), &logits, 20_000), &expected);
+        assert!(stat < CRITICAL[4], "temperature {t}: chi-square {stat}");
+    }
+}
+
+#[test]
+fn top_k_draws_match_the_renormalised_top_k() {
+    let logits = logits_of(&BASE);
+    let expected = normalise(vec![0.0, 0.0, 0.0, 0.3, 0.4]);
+    let stat = chi_square(
+        &draws(&config(1.0, Some(2), None), &logits, 20_000),
+        &expected,
+    );
+    assert!(stat < CRITICAL[1], "chi-square {stat}");
+}
+
+#[test]
+fn top_p_draws_match_the_nucleus() {
+    let logits = logits_of(&BASE);
+    // 0.4 + 0.3 = 0.7 ≥ 0.6: the nucleus is the two most likely tokens.
+    let expected = normalise(vec![0.0, 0.0, 0.0, 0.3, 0.4]);
+    let stat = chi_square(
+        &draws(&config(1.0, None, Some(0.6)), &logits, 20_000),
+        &expected,
+    );
+    assert!(stat < CRITICAL[1], "chi-square {stat}");
+}
+
+#[test]
+fn a_wrong_distribution_fails_the_chi_square_test() {
+    // The test above can fail: uniform draws against BASE are rejected.
+    let logits = vec![0.0f32; 5];
+    let stat = chi_square(&draws(&config(1.0, None, None), &logits, 20_000), &BASE);
+    assert!(stat > CRITICAL[4], "chi-square {stat}");
+}
+
+#[test]
+fn top_p_keeps_the_smallest_set_reaching_p() {
+    let logits = logits_of(&BASE);
+    let kept = |p: f32| {
+        let mut l = logits.clone();
+        TopP(p).process(&mut l, &[]);
+        (0..5).filter(|&i| l[i].is_finite()).collect::<Vec<_>>()
+    };
+    // Cumulative mass in descending order: 0.4, 0.7, 0.85, 0.95, 1.0.
+    assert_eq!(kept(0.1), vec![4]);
+    assert_eq!(kept(0.39), vec![4]);
+    assert_eq!(kept(0.41), vec![3, 4]);
+    assert_eq!(kept(0.69), vec![3, 4]);
+    assert_eq!(kept(0.71), vec![2, 3, 4]);
+    assert_eq!(kept(1.0), vec![0, 1, 2, 3, 4]);
+}
+
+#[test]
+fn min_p_drops_tokens_below_the_scaled_maximum() {
+    let mut l = logits_of(&BASE);
+    MinP(0.5).process(&mut l, &[]); // keep p ≥ 0.2
+    let kept: Vec<usize> = (0..5).filter(|&i| l[i].is_finite()).collect();
+    assert_eq!(kept, vec![3, 4]);
+}
+
+#[test]
+fn repetition_penalty_follows_ctrl() {
+    let mut l = vec![2.0f32, -2.0, 1.0];
+    RepetitionPenalty(2.0).process(&mut l, &[0, 1, 1]);
+    assert_eq!(l, vec![1.0, -4.0, 1.0]);
+}
+
+#[test]
+fn seeded_runs_reproduce_and_seeds_differ() {
+    let logits = logits_of(&BASE);
+    let a = draws(&config(1.0, None, None), &logits, 200);
+    let b = draws(&config(1.0, None, None), &logits, 200);
+    let mut other = config(1.0, None, None);
+    other.seed = 99;
+    let c = draws(&other, &logits, 200);
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+}
+
+#[test]
+fn top_k_one_and_temperature_zero_are_greedy() {
+    let logits = vec![0.3f32, 2.5, -1.0, 2.4, 0.0];
+    let greedy = draws(&SamplerConfig::default(), &logits, 50);
+    assert!(greedy.iter().all(|&t| t == 1));
+    assert_eq!(draws(&config(1.3, Some(1), None), &logits, 50), greedy);
+    assert_eq!(draws(&config(0.0, None, None), &logits, 50), greedy);
+}
+
+#[test]
+fn greedy_takes_the_first_maximum_and_rejects_nan() {
+    assert_eq!(argmax(&[0.1, 3.0, -1.0, 3.0]), Ok(1));
+    assert_eq!(
+        Greedy::default().sample(&[0.0, f32::NAN], &[]),
+        Err(SamplingError::NaN { index: 1 })
+    );
+    assert_eq!(argmax(&[]), Err(SamplingError::Empty));
+    let mut chain = config(1.0, None, None).build().unwrap();
+    assert_eq!(
+        chain.sample(&[f32::NAN], &[]),
+        Err(SamplingError::NaN { index: 0 })
+    );
+}
+
+#[test]
+fn invalid_settings_are_typed_errors() {
+    let bad = |c: SamplerConfig, name: &str| match c.build() {
+        Err(SamplingError::InvalidSetting { parameter, .. }) => assert_eq!(parameter, name),
+        _ => panic!("{name} accepted"),
+    };
+    bad(config(-0.5, None, None), "temperature");
+    bad(config(f32::NAN, None, None), "temperature");
+    bad(config(1.0, Some(0), None), "top_k");
+    bad(config(1.0, None, Some(0.0)), "top_p");
+    bad(config(1.0, None, Some(1.5)), "top_p");
+    bad(
+        SamplerConfig {
+            min_p: Some(2.0),
+            ..config(1.0, None, None)
+        },
+        "min_p",
+    );
+    bad(
+        SamplerConfig {
+            repetition_penalty: Some(0.0),
+            ..config(1.0, None, None)
+        },
+        "repetition_penalty",
+    );
+}

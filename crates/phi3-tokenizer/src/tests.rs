@@ -1,0 +1,142 @@
+use super::*;
+
+fn tokenizer() -> Tokenizer {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tokenizer");
+    Tokenizer::from_dir(dir).unwrap()
+}
+
+const TEXTS: [&str; 8] = [
+    "The capital of France is Paris.",
+    "Hello,   world!\nNew line\tand tab.",
+    "北京是中国的首都。",
+    "日本語のテキストと English mixed",
+    "Emoji: 🦀🚀 and 👩‍👩‍👧 family",
+    "饕餮盛宴 — rare CJK",
+    "  leading spaces",
+    "ümlaut café naïve",
+];
+
+#[test]
+fn encodes_the_walkthrough_prompt() {
+    let t = tokenizer();
+    assert_eq!(
+        t.encode("The capital of France is", false).unwrap(),
+        vec![450, 7483, 310, 3444, 338]
+    );
+    assert_eq!(t.encode("Paris.", false).unwrap(), vec![3681, 29889]);
+    assert_eq!(t.decode(&[3681], false).unwrap(), "Paris");
+}
+
+#[test]
+fn phi3_special_tokens() {
+    let t = tokenizer();
+    assert_eq!(t.vocab_size(), 32011);
+    for (token, id) in [
+        ("<|endoftext|>", 32000),
+        ("<|assistant|>", 32001),
+        ("<|system|>", 32006),
+        ("<|end|>", 32007),
+        ("<|user|>", 32010),
+    ] {
+        assert_eq!(t.token_id(token), Some(id), "{token}");
+    }
+    let ids = t.encode("<|user|>\nHi<|end|>\n", false).unwrap();
+    assert_eq!(ids[0], 32010);
+    assert!(ids.contains(&32007));
+    assert_eq!(t.decode(&ids, true).unwrap().trim(), "Hi");
+}
+
+#[test]
+fn decode_inverts_encode() {
+    let t = tokenizer();
+    for text in TEXTS {
+        let ids = t.encode(text, false).unwrap();
+        assert_eq!(t.decode(&ids, false).unwrap(), text, "{ids:?}");
+    }
+}
+
+#[test]
+fn streaming_equals_full_decode_and_never_splits_characters() {
+    let t = tokenizer();
+    for text in TEXTS {
+        let ids = t.encode(text, false).unwrap();
+        let mut stream = t.stream(false);
+        let mut out = String::new();
+        for &id in &ids {
+            if let Some(chunk) = stream.push(id).unwrap() {
+                assert!(!chunk.contains('\u{FFFD}'), "broken character in {chunk:?}");
+                out.push_str(&chunk);
+            }
+        }
+        if let Some(rest) = stream.finish().unwrap() {
+            out.push_str(&rest);
+        }
+        assert_eq!(out, t.decode(&ids, false).unwrap(), "{text}");
+    }
+}
+
+#[test]
+fn rare_characters_use_byte_fallback_and_stream_whole() {
+    let t = tokenizer();
+    // Characters outside the vocabulary arrive as one byte token each (<0xF0> = id 243 ...).
+    let ids = t.encode("饕餮 🦀", false).unwrap();
+    assert!(
+        ids.iter().any(|&id| (3..259).contains(&id)),
+        "expected byte-fallback tokens: {ids:?}"
+    );
+    let mut stream = t.stream(false);
+    let chunks: Vec<String> = ids
+        .iter()
+        .filter_map(|&id| stream.push(id).unwrap())
+        .collect();
+    assert!(
+        chunks.len() < ids.len(),
+        "bytes of one character must be held back"
+    );
+}
+
+#[test]
+fn chat_template_renders_phi3_format() {
+    let t = tokenizer();
+    let messages = [
+        ChatMessage::system("You are helpful."),
+        ChatMessage::user("What is the capital of France?"),
+        ChatMessage::assistant("Paris."),
+        ChatMessage::user("And of Italy?"),
+    ];
+    let expected = "<|system|>\nYou are helpful.<|end|>\n<|user|>\nWhat is the capital of France?<|end|>\n\
+<|assistant|>\nParis.<|end|>\n<|user|>\nAnd of Italy?<|end|>\n<|assistant|>\n";
+    assert_eq!(t.apply_chat_template(&messages, true).unwrap(), expected);
+    // The built-in default renders the same.
+    let builtin = Tokenizer::from_file(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/tokenizer/tokenizer.json"),
+    )
+    .unwrap();
+    assert_eq!(
+        builtin.apply_chat_template(&messages, true).unwrap(),
+        expected
+    );
+    assert!(
+        !t.apply_chat_template(&messages[..1], false)
+            .unwrap()
+            .ends_with("<|assistant|>\n")
+    );
+}
+
+#[test]
+fn broken_template_and_missing_file_are_typed_errors() {
+    let t = tokenizer().with_chat_template("{% for m in messages %}");
+    assert!(matches!(
+        t.apply_chat_template(&[], true),
+        Err(TokenizerError::Template(_))
+    ));
+    let t = tokenizer().with_chat_template("{{ raise_exception('no system role') }}");
+    let err = t.apply_chat_template(&[], true).unwrap_err();
+    assert!(err.to_string().contains("no system role"), "{err}");
+    assert!(matches!(
+        Tokenizer::from_file("/nonexistent/tokenizer.json"),
+        Err(TokenizerError::Load { .. })
+    ));
+}

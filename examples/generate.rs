@@ -1,0 +1,153 @@
+//! Text generation from the command line, streaming tokens as they are produced.
+//!
+//! ```text
+//! cargo run --release --example generate -- --model tests/fixtures/gqa --ids 5,17,42 --max-new-tokens 20
+//! cargo run --release --example generate -- --model DIR --prompt "The capital of France is" --greedy
+//! cargo run --release --example generate -- --model DIR --prompt "Tell me a joke" --chat \
+//!     --temperature 0.7 --top-p 0.9 --seed 1 --json
+//! ```
+//!
+//! `--prompt` and `--chat` need a `tokenizer.json` in the model directory (or `--tokenizer`);
+//! `--ids` works on a bare checkpoint.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use phi3::device::{Cpu, cpu};
+use phi3::tokenizer::{ChatMessage, Tokenizer};
+use phi3::{Control, GenerationConfig, Phi3Error, Phi3ForCausalLM, TextGenerationPipeline};
+
+#[derive(Parser)]
+#[command(about = "Generate text (or token ids) with a Phi-3 checkpoint")]
+struct Args {
+    /// Checkpoint directory.
+    #[arg(long)]
+    model: PathBuf,
+    /// tokenizer.json's directory, if not the model's.
+    #[arg(long)]
+    tokenizer: Option<PathBuf>,
+    /// Prompt text.
+    #[arg(long, conflicts_with = "ids", required_unless_present = "ids")]
+    prompt: Option<String>,
+    /// Prompt token ids, comma-separated (no tokenizer needed).
+    #[arg(long, value_delimiter = ',')]
+    ids: Option<Vec<u32>>,
+    /// Tokens to generate at most.
+    #[arg(long, default_value_t = 50)]
+    max_new_tokens: usize,
+    /// Greedy decoding (the default unless a sampling option is given).
+    #[arg(long, conflicts_with_all = ["temperature", "top_k", "top_p"])]
+    greedy: bool,
+    /// Sampling temperature (turns sampling on).
+    #[arg(long)]
+    temperature: Option<f32>,
+    /// Top-k (turns sampling on).
+    #[arg(long)]
+    top_k: Option<usize>,
+    /// Top-p (turns sampling on).
+    #[arg(long)]
+    top_p: Option<f32>,
+    /// RNG seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Recompute the whole sequence every step.
+    #[arg(long)]
+    no_cache: bool,
+    /// Wrap the prompt in the chat template as a user turn.
+    #[arg(long, requires = "prompt")]
+    chat: bool,
+    /// Print one JSON object at the end instead of streaming.
+    #[arg(long)]
+    json: bool,
+}
+
+fn run(args: Args) -> Result<(), Phi3Error> {
+    let device = cpu();
+    let model = Phi3ForCausalLM::<Cpu>::from_dir(&args.model, &device)?;
+    let do_sample = !args.greedy
+        && (args.temperature.is_some() || args.top_k.is_some() || args.top_p.is_some());
+    let config = GenerationConfig {
+        max_new_tokens: args.max_new_tokens,
+        do_sample,
+        temperature: args.temperature.unwrap_or(1.0),
+        top_k: args.top_k,
+        top_p: args.top_p,
+        seed: args.seed,
+        use_cache: !args.no_cache,
+        return_full_text: false,
+        ..Default::default()
+    };
+    let mut stdout = std::io::stdout();
+    let json = args.json;
+    let mut print = |text: &str| {
+        if !json {
+            print!("{text}");
+            let _ = stdout.flush();
+        }
+    };
+
+    let (prompt_ids, new_ids, text, stop_reason, timings) = if let Some(ids) = args.ids {
+        let mut streamed = vec![];
+        let (out, timings) = model.generate(&ids, &config, &mut |_, id| {
+            print(&format!("{id} "));
+            streamed.push(id);
+            Control::Continue
+        })?;
+        let text = out
+            .new_ids
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(" ");
+        (ids, out.new_ids, text, out.stop_reason, timings)
+    } else {
+        let tokenizer = Tokenizer::from_dir(args.tokenizer.as_ref().unwrap_or(&args.model))?;
+        let pipe = TextGenerationPipeline::new(model, tokenizer);
+        let prompt = args.prompt.unwrap_or_default();
+        let out = if args.chat {
+            pipe.chat(&[ChatMessage::user(prompt)], &config, &mut print)?
+        } else {
+            pipe.generate_stream(&prompt, &config, &mut print)?
+        };
+        (
+            out.prompt_ids,
+            out.new_ids,
+            out.text,
+            out.stop_reason,
+            out.timings,
+        )
+    };
+    if json {
+        let out = serde_json::json!({
+            "input_ids": prompt_ids,
+            "new_ids": new_ids,
+            "text": text,
+            "stop_reason": stop_reason,
+            "prefill_tokens_per_s": timings.prefill_tokens_per_s(),
+            "decode_tokens_per_s": timings.decode_tokens_per_s(),
+        });
+        println!("{out}");
+    } else {
+        println!();
+        eprintln!(
+            "[{} prompt tokens, {} new; stop: {stop_reason:?}; prefill {:.1} tok/s, decode {:.1} tok/s]",
+            prompt_ids.len(),
+            new_ids.len(),
+            timings.prefill_tokens_per_s(),
+            timings.decode_tokens_per_s()
+        );
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
