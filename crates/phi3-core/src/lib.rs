@@ -22,6 +22,7 @@ pub mod device;
 pub mod display;
 pub mod error;
 pub mod generation;
+pub mod gguf;
 pub mod layer;
 pub mod mlp;
 pub mod model;
@@ -39,7 +40,7 @@ pub use mlp::Phi3Mlp;
 pub use model::{Phi3DecoderLayer, Phi3ForCausalLM, Phi3Model};
 pub use norm::{Norm, RmsNorm};
 pub use pipeline::{TextGeneration, TextGenerationPipeline};
-pub use weights::Checkpoint;
+pub use weights::{Checkpoint, WeightSource};
 
 pub use burn;
 pub use phi3_attention as attention;

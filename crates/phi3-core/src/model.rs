@@ -16,10 +16,11 @@ use crate::cache::ModelCache;
 use crate::config::Phi3Config;
 use crate::display::model_tree;
 use crate::error::{Phi3Error, Result};
+use crate::gguf::{GgufFile, GgufWeights, config_from_gguf};
 use crate::layer::DecoderLayer;
 use crate::mlp::Phi3Mlp;
 use crate::norm::{Norm, RmsNorm};
-use crate::weights::Checkpoint;
+use crate::weights::{Checkpoint, WeightSource};
 
 /// A Phi-3 decoder layer: grouped-query attention and RMSNorm.
 pub type Phi3DecoderLayer<B> = DecoderLayer<B, GroupedQueryAttention<B>, RmsNorm<B>>;
@@ -178,21 +179,46 @@ impl<B: Backend> Phi3ForCausalLM<B> {
         })
     }
 
+    /// Loads a model from a Hugging Face checkpoint directory (Phi-3 or Llama: `config.json` +
+    /// safetensors) or a `.gguf` file (architectures `phi3` and `llama`).
+    pub fn load(path: impl AsRef<Path>, device: &B::Device) -> Result<Self> {
+        let path = path.as_ref();
+        if path.is_file()
+            && path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+        {
+            Self::from_gguf(&GgufFile::open(path)?, device)
+        } else {
+            Self::from_dir(path, device)
+        }
+    }
+
     /// Loads `config.json` and the safetensors weights from a Hugging Face checkpoint directory.
     pub fn from_dir(dir: impl AsRef<Path>, device: &B::Device) -> Result<Self> {
         let dir = dir.as_ref();
         let config = Phi3Config::from_file(dir.join("config.json"))?;
         let mut checkpoint = Checkpoint::open(dir)?;
-        let model = Self::from_checkpoint(&config, &mut checkpoint, device)?;
+        let model = Self::from_weights(&config, &mut checkpoint, device)?;
         checkpoint.finish()?;
         Ok(model)
     }
 
-    /// Builds the model from an opened checkpoint, one tensor at a time. Tensor names are the
-    /// hub's and live only here.
-    pub fn from_checkpoint(
+    /// Loads a model from an opened GGUF file, dequantising each tensor to f32 as it goes.
+    pub fn from_gguf(file: &GgufFile, device: &B::Device) -> Result<Self> {
+        let config = config_from_gguf(file)?;
+        let mut weights = GgufWeights::new(file, &config);
+        let model = Self::from_weights(&config, &mut weights, device)?;
+        weights.finish()?;
+        Ok(model)
+    }
+
+    /// Builds the model from a weight source, one tensor at a time. Tensor names are Hugging
+    /// Face's and live only here. Llama checkpoints keep Q, K, V and gate, up apart; they are
+    /// fused here (one layer at a time) into the `qkv_proj` and `gate_up_proj` the decoder runs.
+    pub fn from_weights<S: WeightSource>(
         config: &Phi3Config,
-        ckpt: &mut Checkpoint,
+        src: &mut S,
         device: &B::Device,
     ) -> Result<Self> {
         config.validate()?;
@@ -202,55 +228,83 @@ impl<B: Backend> Phi3ForCausalLM<B> {
             config.intermediate_size,
         );
         let shape = attention_shape(config);
+        let (q_rows, kv_rows) = (
+            shape.heads * shape.head_dim,
+            shape.kv_heads * shape.head_dim,
+        );
         let eps = config.rms_norm_eps;
-        let norm = |ckpt: &mut Checkpoint, name: &str| -> Result<RmsNorm<B>> {
-            Ok(RmsNorm::new(ckpt.tensor(name, [h], device)?, eps))
+        let norm = |src: &mut S, name: &str| -> Result<RmsNorm<B>> {
+            Ok(RmsNorm::new(src.tensor(name, [h], device)?, eps))
         };
-        let linear =
-            |ckpt: &mut Checkpoint, name: &str, out: usize, inp: usize| -> Result<Linear<B>> {
-                Ok(linear_from_checkpoint(ckpt.tensor(
-                    name,
-                    [out, inp],
-                    device,
-                )?))
+        let matrix = |src: &mut S, name: &str, out: usize, inp: usize| -> Result<Tensor<B, 2>> {
+            src.tensor(name, [out, inp], device)
+        };
+        let fused =
+            |src: &mut S, p: &str, fused: &str, parts: &[(&str, usize)]| -> Result<Tensor<B, 2>> {
+                let name = format!("{p}.{fused}.weight");
+                if src.contains(&name)
+                    || parts
+                        .iter()
+                        .any(|(part, _)| !src.contains(&format!("{p}.{part}.weight")))
+                {
+                    let rows = parts.iter().map(|(_, r)| r).sum();
+                    return matrix(src, &name, rows, h);
+                }
+                let pieces = parts
+                    .iter()
+                    .map(|(part, rows)| matrix(src, &format!("{p}.{part}.weight"), *rows, h))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(Tensor::cat(pieces, 0))
             };
 
-        let embed = ckpt.tensor::<B, 2>("model.embed_tokens.weight", [v, h], device)?;
+        let embed = src.tensor::<B, 2>("model.embed_tokens.weight", [v, h], device)?;
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
         for n in 0..config.num_hidden_layers {
             let p = format!("model.layers.{n}");
-            let qkv = linear(
-                ckpt,
-                &format!("{p}.self_attn.qkv_proj.weight"),
-                shape.qkv_rows(),
-                h,
+            let attn = format!("{p}.self_attn");
+            let mlp = format!("{p}.mlp");
+            let qkv = fused(
+                src,
+                &attn,
+                "qkv_proj",
+                &[("q_proj", q_rows), ("k_proj", kv_rows), ("v_proj", kv_rows)],
             )?;
-            let o = linear(
-                ckpt,
-                &format!("{p}.self_attn.o_proj.weight"),
-                h,
-                shape.heads * shape.head_dim,
+            let o = matrix(src, &format!("{attn}.o_proj.weight"), h, q_rows)?;
+            let gate_up = fused(
+                src,
+                &mlp,
+                "gate_up_proj",
+                &[("gate_proj", i), ("up_proj", i)],
             )?;
             layers.push(DecoderLayer {
-                self_attn: GroupedQueryAttention::new(shape, qkv, o),
+                self_attn: GroupedQueryAttention::new(
+                    shape,
+                    linear_from_checkpoint(qkv),
+                    linear_from_checkpoint(o),
+                ),
                 mlp: Phi3Mlp {
-                    gate_up_proj: linear(ckpt, &format!("{p}.mlp.gate_up_proj.weight"), 2 * i, h)?,
-                    down_proj: linear(ckpt, &format!("{p}.mlp.down_proj.weight"), h, i)?,
+                    gate_up_proj: linear_from_checkpoint(gate_up),
+                    down_proj: linear_from_checkpoint(matrix(
+                        src,
+                        &format!("{mlp}.down_proj.weight"),
+                        h,
+                        i,
+                    )?),
                 },
-                input_layernorm: norm(ckpt, &format!("{p}.input_layernorm.weight"))?,
+                input_layernorm: norm(src, &format!("{p}.input_layernorm.weight"))?,
                 post_attention_layernorm: norm(
-                    ckpt,
+                    src,
                     &format!("{p}.post_attention_layernorm.weight"),
                 )?,
                 mask: layer_mask(config),
             });
         }
-        let final_norm = norm(ckpt, "model.norm.weight")?;
+        let final_norm = norm(src, "model.norm.weight")?;
         // Tied checkpoints usually omit lm_head.weight; when one is present anyway it is used.
-        let lm_head = if config.tie_word_embeddings && !ckpt.contains("lm_head.weight") {
+        let lm_head = if config.tie_word_embeddings && !src.contains("lm_head.weight") {
             linear_from_checkpoint(embed.clone())
         } else {
-            linear(ckpt, "lm_head.weight", v, h)?
+            linear_from_checkpoint(matrix(src, "lm_head.weight", v, h)?)
         };
         Ok(Self {
             model: Phi3Model {

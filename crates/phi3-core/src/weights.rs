@@ -13,6 +13,22 @@ use serde::Deserialize;
 
 use crate::error::{Phi3Error, Result};
 
+/// Where a model's tensors come from, addressed by their Hugging Face names and expected
+/// shapes (`[out, in]` for Linear weights). Implemented for safetensors directories
+/// ([`Checkpoint`]) and GGUF files ([`crate::gguf::GgufWeights`]).
+pub trait WeightSource {
+    /// Tensor `name` as f32 on `device`; its shape must be `expected`.
+    fn tensor<B: Backend, const D: usize>(
+        &mut self,
+        name: &str,
+        expected: [usize; D],
+        device: &B::Device,
+    ) -> Result<Tensor<B, D>>;
+
+    /// Whether the source holds `name`.
+    fn contains(&self, name: &str) -> bool;
+}
+
 /// Name of a single-file checkpoint.
 pub const SINGLE_FILE: &str = "model.safetensors";
 /// Name of a sharded checkpoint's index.
@@ -93,11 +109,6 @@ impl Checkpoint {
         })
     }
 
-    /// Whether the checkpoint holds `name`.
-    pub fn contains(&self, name: &str) -> bool {
-        self.location.contains_key(name)
-    }
-
     /// The file where a missing tensor was looked for (the only file, or the shard index).
     fn searched(&self) -> PathBuf {
         match self.shards.as_slice() {
@@ -110,9 +121,34 @@ impl Checkpoint {
         }
     }
 
+    /// Fails if the checkpoint holds tensors that were never read: a config that does not match
+    /// its weights must not load silently.
+    pub fn finish(self) -> Result<()> {
+        let mut unused: Vec<(&String, usize)> = self
+            .location
+            .iter()
+            .filter(|(name, _)| !self.taken.contains(*name))
+            .map(|(name, &i)| (name, i))
+            .collect();
+        if unused.is_empty() {
+            return Ok(());
+        }
+        unused.sort();
+        Err(Phi3Error::UnexpectedTensors {
+            file: self.shards[unused[0].1].path.clone(),
+            tensors: unused.iter().take(8).map(|(n, _)| n.to_string()).collect(),
+        })
+    }
+}
+
+impl WeightSource for Checkpoint {
+    fn contains(&self, name: &str) -> bool {
+        self.location.contains_key(name)
+    }
+
     /// Reads tensor `name`, checks that its shape is `expected`, and converts it to f32 on
     /// `device` (f32, f16 and bf16 sources).
-    pub fn tensor<B: Backend, const D: usize>(
+    fn tensor<B: Backend, const D: usize>(
         &mut self,
         name: &str,
         expected: [usize; D],
@@ -161,24 +197,5 @@ impl Checkpoint {
         })?;
         self.taken.insert(name.to_string());
         Ok(Tensor::from_data(data.convert::<f32>(), device))
-    }
-
-    /// Fails if the checkpoint holds tensors that were never read: a config that does not match
-    /// its weights must not load silently.
-    pub fn finish(self) -> Result<()> {
-        let mut unused: Vec<(&String, usize)> = self
-            .location
-            .iter()
-            .filter(|(name, _)| !self.taken.contains(*name))
-            .map(|(name, &i)| (name, i))
-            .collect();
-        if unused.is_empty() {
-            return Ok(());
-        }
-        unused.sort();
-        Err(Phi3Error::UnexpectedTensors {
-            file: self.shards[unused[0].1].path.clone(),
-            tensors: unused.iter().take(8).map(|(n, _)| n.to_string()).collect(),
-        })
     }
 }

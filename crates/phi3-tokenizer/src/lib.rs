@@ -6,9 +6,11 @@
 //! emitting a broken UTF-8 character ([`StreamDecoder`]).
 
 mod chat;
+mod gguf;
 mod stream;
 
 pub use chat::{ChatMessage, PHI3_CHAT_TEMPLATE};
+pub use gguf::GgufVocab;
 pub use stream::StreamDecoder;
 
 use std::path::{Path, PathBuf};

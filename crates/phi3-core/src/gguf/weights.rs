@@ -1,0 +1,299 @@
+//! From a GGUF file to the decoder: config from metadata, tensors by Hugging Face name.
+
+use std::collections::BTreeSet;
+
+use burn::tensor::{Tensor, TensorData, backend::Backend};
+use phi3_tokenizer::{GgufVocab, Tokenizer};
+
+use super::reader::{GgufFile, Value};
+use crate::config::{Phi3Config, RopeParameters, TokenIds};
+use crate::error::{Phi3Error, Result};
+use crate::weights::WeightSource;
+
+fn meta_err(file: &GgufFile, message: String) -> Phi3Error {
+    Phi3Error::Gguf {
+        file: file.path().into(),
+        message,
+    }
+}
+
+/// The architecture (`general.architecture`), checked to be one the decoder runs.
+fn architecture(file: &GgufFile) -> Result<String> {
+    let arch = file
+        .get("general.architecture")
+        .and_then(Value::as_str)
+        .ok_or_else(|| meta_err(file, "no general.architecture".into()))?;
+    match arch {
+        "llama" | "phi3" => Ok(arch.to_string()),
+        other => Err(meta_err(
+            file,
+            format!("architecture {other:?} is not supported (llama, phi3)"),
+        )),
+    }
+}
+
+/// A [`Phi3Config`] from GGUF metadata (`{arch}.block_count`, `.embedding_length`, ...).
+pub fn config_from_gguf(file: &GgufFile) -> Result<Phi3Config> {
+    let arch = architecture(file)?;
+    let key = |k: &str| format!("{arch}.{k}");
+    let int = |k: &str| -> Result<usize> {
+        file.get(&key(k))
+            .and_then(Value::as_usize)
+            .ok_or_else(|| meta_err(file, format!("missing or invalid {}", key(k))))
+    };
+    let opt_int = |k: &str| file.get(&key(k)).and_then(Value::as_usize);
+    let float = |k: &str| file.get(&key(k)).and_then(Value::as_f64);
+    let hidden = int("embedding_length")?;
+    let heads = int("attention.head_count")?;
+    let vocab = match opt_int("vocab_size") {
+        Some(v) => v,
+        None => file
+            .get("tokenizer.ggml.tokens")
+            .and_then(Value::as_array)
+            .map(<[Value]>::len)
+            .or_else(|| file.tensors.get("token_embd.weight").map(|t| t.shape()[0]))
+            .ok_or_else(|| meta_err(file, "cannot tell the vocabulary size".into()))?,
+    };
+    let head_dim = hidden / heads.max(1);
+    let partial = opt_int("rope.dimension_count")
+        .filter(|&d| d != head_dim && head_dim > 0)
+        .map(|d| d as f64 / head_dim as f64);
+    let context = int("context_length")?;
+    let original = opt_int("rope.scaling.original_context_length");
+    let token = |k: &str| {
+        file.get(&format!("tokenizer.ggml.{k}"))
+            .and_then(Value::as_usize)
+            .map(|v| v as u32)
+    };
+    let config = Phi3Config {
+        vocab_size: vocab,
+        hidden_size: hidden,
+        intermediate_size: int("feed_forward_length")?,
+        num_hidden_layers: int("block_count")?,
+        num_attention_heads: heads,
+        num_key_value_heads: opt_int("attention.head_count_kv"),
+        max_position_embeddings: context,
+        original_max_position_embeddings: original,
+        rope_theta: float("rope.freq_base"),
+        rope_scaling: None::<RopeParameters>,
+        rope_parameters: None,
+        partial_rotary_factor: partial,
+        sliding_window: opt_int("attention.sliding_window").filter(|&w| w > 0),
+        // ggml stores the epsilon as f32 (1e-5 reads back as 9.9999997e-6); transformers' GGUF
+        // loader uses that value as is, and so do we.
+        rms_norm_eps: float("attention.layer_norm_rms_epsilon").unwrap_or(1e-5),
+        bos_token_id: token("bos_token_id"),
+        eos_token_id: token("eos_token_id").map(TokenIds::One),
+        pad_token_id: token("padding_token_id"),
+        tie_word_embeddings: !file.tensors.contains_key("output.weight"),
+        hidden_act: "silu".into(),
+        model_type: Some(arch),
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+/// The tokenizer described by the metadata (`tokenizer.ggml.*`).
+pub fn tokenizer_from_gguf(file: &GgufFile) -> Result<Tokenizer> {
+    let strings = |k: &str| -> Option<Vec<String>> {
+        file.get(k)?
+            .as_array()?
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect()
+    };
+    let model = file
+        .get("tokenizer.ggml.model")
+        .and_then(Value::as_str)
+        .ok_or_else(|| meta_err(file, "no tokenizer.ggml.model".into()))?;
+    let tokens = strings("tokenizer.ggml.tokens")
+        .ok_or_else(|| meta_err(file, "no tokenizer.ggml.tokens".into()))?;
+    let vocab = GgufVocab {
+        model: model.to_string(),
+        architecture: architecture(file)?,
+        token_types: file
+            .get("tokenizer.ggml.token_type")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(|v| v.as_usize().unwrap_or(1) as u32).collect())
+            .unwrap_or_default(),
+        scores: file
+            .get("tokenizer.ggml.scores")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(|v| v.as_f64().unwrap_or(0.0) as f32).collect())
+            .unwrap_or_default(),
+        merges: strings("tokenizer.ggml.merges").unwrap_or_default(),
+        tokens,
+        bos: file
+            .get("tokenizer.ggml.bos_token_id")
+            .and_then(Value::as_usize)
+            .map(|v| v as u32),
+        eos: file
+            .get("tokenizer.ggml.eos_token_id")
+            .and_then(Value::as_usize)
+            .map(|v| v as u32),
+        add_bos: file
+            .get("tokenizer.ggml.add_bos_token")
+            .map(|v| matches!(v, Value::Bool(true)))
+            .unwrap_or(false),
+        chat_template: file
+            .get("tokenizer.chat_template")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    };
+    Ok(Tokenizer::from_gguf(vocab)?)
+}
+
+/// A GGUF file as a [`WeightSource`]: Hugging Face names in, llama.cpp names out.
+pub struct GgufWeights<'f> {
+    file: &'f GgufFile,
+    heads: usize,
+    kv_heads: usize,
+    llama: bool,
+    taken: BTreeSet<String>,
+}
+
+impl<'f> GgufWeights<'f> {
+    /// Weights of `file` for a model built from `config`.
+    pub fn new(file: &'f GgufFile, config: &Phi3Config) -> Self {
+        Self {
+            file,
+            heads: config.num_attention_heads,
+            kv_heads: config.num_key_value_heads(),
+            llama: config.model_type.as_deref() == Some("llama"),
+            taken: BTreeSet::new(),
+        }
+    }
+
+    /// llama.cpp's name for a Hugging Face tensor name, and the head count whose rows the
+    /// converter permuted (Q and K of `llama` models).
+    fn gguf_name(&self, hf: &str) -> Option<(String, Option<usize>)> {
+        let direct = match hf {
+            "model.embed_tokens.weight" => Some("token_embd.weight"),
+            "model.norm.weight" => Some("output_norm.weight"),
+            "lm_head.weight" => Some("output.weight"),
+            _ => None,
+        };
+        if let Some(name) = direct {
+            return Some((name.to_string(), None));
+        }
+        let rest = hf.strip_prefix("model.layers.")?;
+        let (layer, suffix) = rest.split_once('.')?;
+        let (name, permuted) = match suffix {
+            "input_layernorm.weight" => ("attn_norm", None),
+            "post_attention_layernorm.weight" => ("ffn_norm", None),
+            "self_attn.q_proj.weight" => ("attn_q", self.llama.then_some(self.heads)),
+            "self_attn.k_proj.weight" => ("attn_k", self.llama.then_some(self.kv_heads)),
+            "self_attn.v_proj.weight" => ("attn_v", None),
+            "self_attn.qkv_proj.weight" => ("attn_qkv", None),
+            "self_attn.o_proj.weight" => ("attn_output", None),
+            "mlp.gate_proj.weight" => ("ffn_gate", None),
+            "mlp.up_proj.weight" => ("ffn_up", None),
+            // llama.cpp keeps Phi-3's fused [gate | up] in `ffn_up`; Llama's `ffn_up` is `up` only.
+            "mlp.gate_up_proj.weight" if !self.llama => ("ffn_up", None),
+            "mlp.down_proj.weight" => ("ffn_down", None),
+            _ => return None,
+        };
+        Some((format!("blk.{layer}.{name}.weight"), permuted))
+    }
+
+    /// Fails if the file holds tensors the model never read.
+    pub fn finish(self) -> Result<()> {
+        let unused: Vec<String> = self
+            .file
+            .tensors
+            .keys()
+            // Rotary tables llama.cpp may store are recomputed from the metadata.
+            .filter(|n| !self.taken.contains(*n) && !n.starts_with("rope_"))
+            .take(8)
+            .cloned()
+            .collect();
+        if unused.is_empty() {
+            Ok(())
+        } else {
+            Err(Phi3Error::UnexpectedTensors {
+                file: self.file.path().into(),
+                tensors: unused,
+            })
+        }
+    }
+}
+
+/// Undoes llama.cpp's Q/K row permutation for `llama` models.
+///
+/// `convert_hf_to_gguf.py` reorders each head's rows from the half-split `rotate_half` layout
+/// (rows `i` and `i + d/2` form a rotation pair) to ggml's interleaved layout (rows `2i` and
+/// `2i + 1`): GGUF row `2i + h` of a head is Hugging Face row `h·d/2 + i`. This puts them back,
+/// as transformers' GGUF loader does.
+fn unpermute(data: &[f32], rows: usize, cols: usize, heads: usize) -> Vec<f32> {
+    let head_dim = rows / heads;
+    let half = head_dim / 2;
+    let mut out = vec![0.0; data.len()];
+    for head in 0..heads {
+        for h in 0..2 {
+            for i in 0..half {
+                let hf_row = head * head_dim + h * half + i;
+                let gguf_row = head * head_dim + 2 * i + h;
+                out[hf_row * cols..(hf_row + 1) * cols]
+                    .copy_from_slice(&data[gguf_row * cols..(gguf_row + 1) * cols]);
+            }
+        }
+    }
+    out
+}
+
+impl WeightSource for GgufWeights<'_> {
+    fn contains(&self, name: &str) -> bool {
+        self.gguf_name(name)
+            .is_some_and(|(n, _)| self.file.tensors.contains_key(&n))
+    }
+
+    fn tensor<B: Backend, const D: usize>(
+        &mut self,
+        name: &str,
+        expected: [usize; D],
+        device: &B::Device,
+    ) -> Result<Tensor<B, D>> {
+        let missing = || Phi3Error::MissingTensor {
+            tensor: name.into(),
+            file: self.file.path().into(),
+            expected: expected.to_vec(),
+        };
+        let (gguf, permuted) = self.gguf_name(name).ok_or_else(missing)?;
+        let info = self.file.tensors.get(&gguf).ok_or_else(missing)?;
+        if info.shape() != expected {
+            return Err(Phi3Error::ShapeMismatch {
+                tensor: format!("{gguf} ({name})"),
+                file: self.file.path().into(),
+                found: info.shape(),
+                expected: expected.to_vec(),
+            });
+        }
+        let (mut data, shape) = self.file.tensor_f32(&gguf)?;
+        if let Some(heads) = permuted {
+            data = unpermute(&data, shape[0], shape[1], heads);
+        }
+        self.taken.insert(gguf);
+        Ok(Tensor::from_data(TensorData::new(data, expected), device))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unpermute;
+
+    #[test]
+    fn unpermute_inverts_llama_cpp_permutation() {
+        // One head of dim 4, one column: HF rows [a0, a1, b0, b1] (pairs (a_i, b_i)) are stored
+        // by llama.cpp as [a0, b0, a1, b1].
+        assert_eq!(
+            unpermute(&[0.0, 2.0, 1.0, 3.0], 4, 1, 1),
+            vec![0.0, 1.0, 2.0, 3.0]
+        );
+        // Two heads, two columns.
+        let gguf = [
+            0., 0., 2., 2., 1., 1., 3., 3., 4., 4., 6., 6., 5., 5., 7., 7.,
+        ];
+        let hf: Vec<f32> = (0..8).flat_map(|r| [r as f32, r as f32]).collect();
+        assert_eq!(unpermute(&gguf, 8, 2, 2), hf);
+    }
+}
