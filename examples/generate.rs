@@ -7,8 +7,9 @@
 //!     --temperature 0.7 --top-p 0.9 --seed 1 --json
 //! ```
 //!
-//! `--prompt` and `--chat` need a `tokenizer.json` in the model directory (or `--tokenizer`);
-//! `--ids` works on a bare checkpoint.
+//! `--model` takes a checkpoint directory or a `.gguf` file. `--prompt` and `--chat` need a
+//! tokenizer: the directory's `tokenizer.json`, the GGUF metadata, or `--tokenizer DIR`; `--ids`
+//! works on a bare checkpoint.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -22,7 +23,7 @@ use phi3::{Control, GenerationConfig, Phi3Error, Phi3ForCausalLM, TextGeneration
 #[derive(Parser)]
 #[command(about = "Generate text (or token ids) with a Phi-3 checkpoint")]
 struct Args {
-    /// Checkpoint directory.
+    /// Checkpoint directory or `.gguf` file.
     #[arg(long)]
     model: PathBuf,
     /// tokenizer.json's directory, if not the model's.
@@ -65,7 +66,7 @@ struct Args {
 
 fn run(args: Args) -> Result<(), Phi3Error> {
     let device = cpu();
-    let model = Phi3ForCausalLM::<Cpu>::from_dir(&args.model, &device)?;
+    let (model, own_tokenizer) = Phi3ForCausalLM::<Cpu>::load_with_tokenizer(&args.model, &device)?;
     let do_sample = !args.greedy
         && (args.temperature.is_some() || args.top_k.is_some() || args.top_p.is_some());
     let config = GenerationConfig {
@@ -103,7 +104,19 @@ fn run(args: Args) -> Result<(), Phi3Error> {
             .join(" ");
         (ids, out.new_ids, text, out.stop_reason, timings)
     } else {
-        let tokenizer = Tokenizer::from_dir(args.tokenizer.as_ref().unwrap_or(&args.model))?;
+        let tokenizer = match (&args.tokenizer, own_tokenizer) {
+            (Some(dir), _) => Tokenizer::from_dir(dir)?,
+            (None, Some(t)) => t,
+            (None, None) => {
+                return Err(Phi3Error::Config {
+                    field: "tokenizer",
+                    message: format!(
+                        "--prompt needs a tokenizer, and {} has none (try --tokenizer)",
+                        args.model.display()
+                    ),
+                });
+            }
+        };
         let pipe = TextGenerationPipeline::new(model, tokenizer);
         let prompt = args.prompt.unwrap_or_default();
         let out = if args.chat {

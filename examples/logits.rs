@@ -4,7 +4,12 @@
 //! ```text
 //! cargo run --release --example logits -- --model tests/fixtures/gqa --ids 5,17,42,7,99
 //! cargo run --release --example logits -- --model tests/fixtures/gqa --ids 5,17,42 --json
+//! cargo run --release --example logits -- --model ~/.cache/phi3/models/SmolLM2-135M-Instruct.Q4_1.gguf \
+//!     --prompt "The capital of France is"
 //! ```
+//!
+//! `--model` takes a checkpoint directory or a `.gguf` file; `--prompt` needs a tokenizer (the
+//! directory's `tokenizer.json` or the GGUF metadata).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,12 +22,20 @@ use phi3::{Phi3Error, Phi3ForCausalLM};
 #[derive(Parser)]
 #[command(about = "Hidden states, logits and argmax of a Phi-3 checkpoint for given token ids")]
 struct Args {
-    /// Checkpoint directory (config.json + safetensors).
+    /// Checkpoint directory (config.json + safetensors) or `.gguf` file.
     #[arg(long)]
     model: PathBuf,
     /// Comma-separated token ids, e.g. 450,7483,310,3444,338.
-    #[arg(long, value_delimiter = ',', required = true)]
-    ids: Vec<u32>,
+    #[arg(
+        long,
+        value_delimiter = ',',
+        conflicts_with = "prompt",
+        required_unless_present = "prompt"
+    )]
+    ids: Option<Vec<u32>>,
+    /// Prompt text (needs a tokenizer).
+    #[arg(long)]
+    prompt: Option<String>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -42,8 +55,21 @@ fn softmax(row: &[f32]) -> Vec<f64> {
 
 fn run(args: Args) -> Result<(), Phi3Error> {
     let device = cpu();
-    let model = Phi3ForCausalLM::<Cpu>::from_dir(&args.model, &device)?;
-    let input = model.input_ids(&args.ids, &device)?;
+    let (model, tokenizer) = Phi3ForCausalLM::<Cpu>::load_with_tokenizer(&args.model, &device)?;
+    let ids = match (&args.ids, &args.prompt, &tokenizer) {
+        (Some(ids), _, _) => ids.clone(),
+        (None, Some(prompt), Some(tokenizer)) => tokenizer.encode(prompt, true)?,
+        _ => {
+            return Err(Phi3Error::Config {
+                field: "tokenizer",
+                message: format!(
+                    "--prompt needs a tokenizer, and {} has none",
+                    args.model.display()
+                ),
+            });
+        }
+    };
+    let input = model.input_ids(&ids, &device)?;
     let hidden = model.model.forward(input)?;
     let hidden_shape = hidden.dims();
     let seq = hidden_shape[1];
@@ -65,7 +91,7 @@ fn run(args: Args) -> Result<(), Phi3Error> {
 
     if args.json {
         let out = serde_json::json!({
-            "input_ids": args.ids,
+            "input_ids": ids,
             "hidden_shape": hidden_shape,
             "logits_shape": logits_shape,
             "argmax": argmax,
@@ -78,12 +104,19 @@ fn run(args: Args) -> Result<(), Phi3Error> {
     let probs = softmax(last);
     let mut order: Vec<usize> = (0..vocab).collect();
     order.sort_by(|&a, &b| last[b].total_cmp(&last[a]));
-    println!("input ids:     {:?}", args.ids);
+    println!("input ids:     {ids:?}");
     println!("hidden states: {hidden_shape:?}  (model.model)");
     println!("logits:        {logits_shape:?}  (lm_head)");
     println!("top-5 next tokens after the last position:");
     for &id in order.iter().take(5) {
-        println!("  id {id:>6}  logit {:>9.4}  p {:.4}", last[id], probs[id]);
+        let text = match &tokenizer {
+            Some(t) => format!("{:?}", t.decode(&[id as u32], false)?),
+            None => String::new(),
+        };
+        println!(
+            "  id {id:>6}  logit {:>9.4}  p {:.4}  {text}",
+            last[id], probs[id]
+        );
     }
     println!("argmax at every position: {argmax:?}");
     Ok(())

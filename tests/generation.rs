@@ -87,7 +87,8 @@ greedy_tests!(
     longrope,
     partial_rotary_tied,
     bf16,
-    sharded
+    sharded,
+    llama
 );
 
 #[test]

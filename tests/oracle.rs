@@ -110,5 +110,6 @@ oracle_tests!(
     longrope,
     partial_rotary_tied,
     bf16,
-    sharded
+    sharded,
+    llama
 );

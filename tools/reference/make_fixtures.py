@@ -18,7 +18,7 @@ import shutil
 from pathlib import Path
 
 import torch
-from transformers import Phi3Config, Phi3ForCausalLM
+from transformers import LlamaConfig, LlamaForCausalLM, Phi3Config, Phi3ForCausalLM
 
 VOCAB = 256
 
@@ -68,6 +68,8 @@ def fixture_specs():
         ("partial_rotary_tied", dict(partial_rotary_factor=0.5, tie_word_embeddings=True), [12], 8, 20, {}),
         ("bf16", dict(num_attention_heads=8, num_key_value_heads=2), [12], 8, 20, {"dtype": torch.bfloat16}),
         ("sharded", dict(num_attention_heads=8, num_key_value_heads=2), [12], 8, 20, {"shard": "150KB"}),
+        # A Hugging Face LlamaForCausalLM directory: separate q/k/v and gate/up projections.
+        ("llama", dict(num_attention_heads=8, num_key_value_heads=2), [12], 8, 20, {"llama": True}),
     ]
 
 
@@ -104,10 +106,17 @@ def build(name, overrides, prompt_lens, greedy_len, new_tokens, extra, out_dir, 
         head_dim = cfg["hidden_size"] // cfg["num_attention_heads"]
         short, long = longrope_factors(head_dim, gen)
         cfg["rope_scaling"] = {"type": "longrope", "short_factor": short, "long_factor": long}
-    config = Phi3Config(**cfg)
+    if extra.get("llama"):
+        for key in ["original_max_position_embeddings", "sliding_window"]:
+            cfg.pop(key)
+        config = LlamaConfig(**cfg)
+        model_class = LlamaForCausalLM
+    else:
+        config = Phi3Config(**cfg)
+        model_class = Phi3ForCausalLM
     config._attn_implementation = "eager"
     torch.manual_seed(seed)
-    model = Phi3ForCausalLM(config).eval()
+    model = model_class(config).eval()
     # Random norm weights too, so a wrong norm implementation cannot hide behind ones.
     with torch.no_grad():
         for n, p in model.named_parameters():
@@ -121,9 +130,9 @@ def build(name, overrides, prompt_lens, greedy_len, new_tokens, extra, out_dir, 
         # Round the parameters through bf16 on a state dict: `model.to(bf16)` would also round
         # the RoPE inv_freq buffer, which transformers never stores in a checkpoint.
         rounded = {k: v.to(dtype).float() for k, v in model.state_dict().items()}
-        model = Phi3ForCausalLM(config).eval()
+        model = model_class(config).eval()
         model.load_state_dict(rounded)
-        model_to_save = Phi3ForCausalLM(config).eval()
+        model_to_save = model_class(config).eval()
         model_to_save.load_state_dict(rounded)
         model_to_save = model_to_save.to(dtype)
     else:

@@ -107,9 +107,12 @@ pub struct Phi3Config {
     /// MLP activation; Phi-3 uses `silu`.
     #[serde(default = "default_act")]
     pub hidden_act: String,
-    /// `phi3` for Phi-3 checkpoints.
+    /// `phi3` for Phi-3 checkpoints, `llama` for Llama-family ones.
     #[serde(default)]
     pub model_type: Option<String>,
+    /// Explicit head size (Llama configs write it); must equal `hidden_size / num_attention_heads`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_dim: Option<usize>,
 }
 
 fn default_max_positions() -> usize {
@@ -184,6 +187,25 @@ impl Phi3Config {
                     "({}) must divide hidden_size ({})",
                     self.num_attention_heads, self.hidden_size
                 ),
+            ));
+        }
+        if let Some(d) = self.head_dim
+            && d != self.hidden_size / self.num_attention_heads
+        {
+            return Err(bad(
+                "head_dim",
+                format!(
+                    "is {d}; only hidden_size / num_attention_heads = {} is supported",
+                    self.hidden_size / self.num_attention_heads
+                ),
+            ));
+        }
+        if let Some(kind) = self.model_type.as_deref()
+            && !matches!(kind, "phi3" | "llama")
+        {
+            return Err(bad(
+                "model_type",
+                format!("is {kind:?}, expected \"phi3\" or \"llama\""),
             ));
         }
         let kv = self.num_key_value_heads();

@@ -16,11 +16,12 @@ use crate::cache::ModelCache;
 use crate::config::Phi3Config;
 use crate::display::model_tree;
 use crate::error::{Phi3Error, Result};
-use crate::gguf::{GgufFile, GgufWeights, config_from_gguf};
+use crate::gguf::{GgufFile, GgufWeights, config_from_gguf, tokenizer_from_gguf};
 use crate::layer::DecoderLayer;
 use crate::mlp::Phi3Mlp;
 use crate::norm::{Norm, RmsNorm};
 use crate::weights::{Checkpoint, WeightSource};
+use phi3_tokenizer::Tokenizer;
 
 /// A Phi-3 decoder layer: grouped-query attention and RMSNorm.
 pub type Phi3DecoderLayer<B> = DecoderLayer<B, GroupedQueryAttention<B>, RmsNorm<B>>;
@@ -191,6 +192,33 @@ impl<B: Backend> Phi3ForCausalLM<B> {
             Self::from_gguf(&GgufFile::open(path)?, device)
         } else {
             Self::from_dir(path, device)
+        }
+    }
+
+    /// [`Self::load`] plus the model's tokenizer when it has one: a GGUF file's
+    /// `tokenizer.ggml.*` metadata, or a directory's `tokenizer.json` (+ `tokenizer_config.json`).
+    pub fn load_with_tokenizer(
+        path: impl AsRef<Path>,
+        device: &B::Device,
+    ) -> Result<(Self, Option<Tokenizer>)> {
+        let path = path.as_ref();
+        if path.is_file()
+            && path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+        {
+            let file = GgufFile::open(path)?;
+            let tokenizer = match file.get("tokenizer.ggml.model") {
+                Some(_) => Some(tokenizer_from_gguf(&file)?),
+                None => None,
+            };
+            Ok((Self::from_gguf(&file, device)?, tokenizer))
+        } else {
+            let tokenizer = match path.join("tokenizer.json").is_file() {
+                true => Some(Tokenizer::from_dir(path)?),
+                false => None,
+            };
+            Ok((Self::from_dir(path, device)?, tokenizer))
         }
     }
 

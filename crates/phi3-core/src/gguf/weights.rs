@@ -88,6 +88,7 @@ pub fn config_from_gguf(file: &GgufFile) -> Result<Phi3Config> {
         tie_word_embeddings: !file.tensors.contains_key("output.weight"),
         hidden_act: "silu".into(),
         model_type: Some(arch),
+        head_dim: None,
     };
     config.validate()?;
     Ok(config)
