@@ -64,10 +64,18 @@ impl<B: Backend> ModuleDisplay for Phi3ForCausalLM<B> {
 /// A Linear layer from a checkpoint weight stored as PyTorch does, `[out, in]`.
 ///
 /// This is the one layout conversion of the loader: Burn's `Linear` computes `x · W` with `W`
-/// as `[in, out]`, so the weight is transposed here, as a strided view (no copy).
+/// as `[in, out]`, so the weight is transposed here and laid out contiguously (one tensor's copy
+/// at a time). A transposed *view* would avoid that copy, but Burn's `linear` op reshapes the
+/// weight to the input's rank, and on Flex reshaping a strided view copies the whole matrix on
+/// every call (measured: 75% of SmolLM2's decode time; docs/performance.md).
 fn linear_from_checkpoint<B: Backend>(weight: Tensor<B, 2>) -> Linear<B> {
+    let [out, inp] = weight.dims();
+    let contiguous = weight
+        .transpose()
+        .reshape([1, inp, out])
+        .reshape([inp, out]);
     Linear {
-        weight: Param::from_tensor(weight.transpose()),
+        weight: Param::from_tensor(contiguous),
         bias: None,
     }
 }
