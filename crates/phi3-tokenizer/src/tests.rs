@@ -140,3 +140,67 @@ fn broken_template_and_missing_file_are_typed_errors() {
         Err(TokenizerError::Load { .. })
     ));
 }
+
+/// The Llama-2 vocabulary as a GGUF file of `tokenizer.ggml.model = llama` carries it: tokens by
+/// id, SentencePiece scores (merge order: later pieces score lower), token types.
+fn gguf_llama_vocab() -> GgufVocab {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tokenizer/tokenizer.json");
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let vocab = json["model"]["vocab"].as_object().unwrap();
+    let mut tokens = vec![String::new(); vocab.len()];
+    for (token, id) in vocab {
+        tokens[id.as_u64().unwrap() as usize] = token.clone();
+    }
+    for added in json["added_tokens"].as_array().unwrap() {
+        let id = added["id"].as_u64().unwrap() as usize;
+        if id >= tokens.len() {
+            tokens.resize(id + 1, String::new());
+        }
+        tokens[id] = added["content"].as_str().unwrap().to_string();
+    }
+    let token_types = tokens
+        .iter()
+        .enumerate()
+        .map(|(id, t)| match id {
+            0 => 2,
+            1 | 2 => 3,
+            _ if id >= 32000 => 3,
+            _ if t.starts_with("<0x") && t.len() == 6 => 6,
+            _ => 1,
+        })
+        .collect();
+    let scores = (0..tokens.len()).map(|id| -(id as f32)).collect();
+    GgufVocab {
+        model: "llama".into(),
+        architecture: "phi3".into(),
+        tokens,
+        scores,
+        token_types,
+        bos: Some(1),
+        eos: Some(32000),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn sentencepiece_tokenizer_from_gguf_metadata_matches_tokenizer_json() {
+    let from_json = tokenizer();
+    let from_gguf = Tokenizer::from_gguf(gguf_llama_vocab()).unwrap();
+    assert_eq!(from_gguf.encode("The capital of France is", false).unwrap(), vec![450, 7483, 310, 3444, 338]);
+    for text in TEXTS.iter().chain(&["<|user|>\nHi there<|end|>\n<|assistant|>\n"]) {
+        let ids = from_json.encode(text, false).unwrap();
+        assert_eq!(from_gguf.encode(text, false).unwrap(), ids, "{text}");
+        assert_eq!(from_gguf.decode(&ids, false).unwrap(), from_json.decode(&ids, false).unwrap());
+    }
+    assert_eq!(from_gguf.token_id("<|end|>"), Some(32007));
+}
+
+#[test]
+fn gguf_vocab_errors_are_typed() {
+    let mut vocab = gguf_llama_vocab();
+    vocab.scores.pop();
+    assert!(matches!(Tokenizer::from_gguf(vocab), Err(TokenizerError::Load { .. })));
+    let vocab = GgufVocab { model: "rwkv".into(), ..gguf_llama_vocab() };
+    let err = Tokenizer::from_gguf(vocab).err().unwrap();
+    assert!(err.to_string().contains("rwkv"), "{err}");
+}
