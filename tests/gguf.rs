@@ -192,3 +192,47 @@ fn huge_declared_sizes_fail_before_allocating() {
     bytes[24..32].copy_from_slice(&(u64::MAX / 4).to_le_bytes());
     assert!(matches!(open(&bytes), Err(Phi3Error::Gguf { .. })));
 }
+
+#[derive(Deserialize)]
+struct OracleCase {
+    input_ids: Vec<u32>,
+    logits: Vec<Vec<f32>>,
+}
+
+#[derive(Deserialize)]
+struct Oracle {
+    cases: Vec<OracleCase>,
+}
+
+/// GGUF files written from oracle fixtures as llama.cpp lays them out
+/// (tools/reference/make_gguf_fixture.py) give transformers' logits.
+#[test]
+fn phi3_and_llama_gguf_match_the_oracle() {
+    use phi3::Phi3ForCausalLM;
+    use phi3::device::{Cpu, cpu};
+    for (gguf, source, tree_root) in [
+        ("gguf/phi3-gqa.gguf", "gqa", "Phi3ForCausalLM("),
+        ("gguf/llama.gguf", "llama", "LlamaForCausalLM("),
+    ] {
+        let device = cpu();
+        let model = Phi3ForCausalLM::<Cpu>::load(fixture(gguf), &device).unwrap();
+        assert!(format!("{model}").starts_with(tree_root));
+        let oracle: Oracle = serde_json::from_str(
+            &std::fs::read_to_string(fixture(source).join("expected.json")).unwrap(),
+        )
+        .unwrap();
+        for case in &oracle.cases {
+            let logits = model
+                .forward(model.input_ids(&case.input_ids, &device).unwrap())
+                .unwrap();
+            let got: Vec<f32> = logits.into_data().to_vec().unwrap();
+            let want = case.logits.concat();
+            let diff = got
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(diff <= 1e-4, "{gguf}: logits max |Δ| = {diff:e}");
+        }
+    }
+}

@@ -144,8 +144,10 @@ fn broken_template_and_missing_file_are_typed_errors() {
 /// The Llama-2 vocabulary as a GGUF file of `tokenizer.ggml.model = llama` carries it: tokens by
 /// id, SentencePiece scores (merge order: later pieces score lower), token types.
 fn gguf_llama_vocab() -> GgufVocab {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tokenizer/tokenizer.json");
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/tokenizer/tokenizer.json");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let vocab = json["model"]["vocab"].as_object().unwrap();
     let mut tokens = vec![String::new(); vocab.len()];
     for (token, id) in vocab {
@@ -186,11 +188,20 @@ fn gguf_llama_vocab() -> GgufVocab {
 fn sentencepiece_tokenizer_from_gguf_metadata_matches_tokenizer_json() {
     let from_json = tokenizer();
     let from_gguf = Tokenizer::from_gguf(gguf_llama_vocab()).unwrap();
-    assert_eq!(from_gguf.encode("The capital of France is", false).unwrap(), vec![450, 7483, 310, 3444, 338]);
-    for text in TEXTS.iter().chain(&["<|user|>\nHi there<|end|>\n<|assistant|>\n"]) {
+    assert_eq!(
+        from_gguf.encode("The capital of France is", false).unwrap(),
+        vec![450, 7483, 310, 3444, 338]
+    );
+    for text in TEXTS
+        .iter()
+        .chain(&["<|user|>\nHi there<|end|>\n<|assistant|>\n"])
+    {
         let ids = from_json.encode(text, false).unwrap();
         assert_eq!(from_gguf.encode(text, false).unwrap(), ids, "{text}");
-        assert_eq!(from_gguf.decode(&ids, false).unwrap(), from_json.decode(&ids, false).unwrap());
+        assert_eq!(
+            from_gguf.decode(&ids, false).unwrap(),
+            from_json.decode(&ids, false).unwrap()
+        );
     }
     assert_eq!(from_gguf.token_id("<|end|>"), Some(32007));
 }
@@ -199,8 +210,14 @@ fn sentencepiece_tokenizer_from_gguf_metadata_matches_tokenizer_json() {
 fn gguf_vocab_errors_are_typed() {
     let mut vocab = gguf_llama_vocab();
     vocab.scores.pop();
-    assert!(matches!(Tokenizer::from_gguf(vocab), Err(TokenizerError::Load { .. })));
-    let vocab = GgufVocab { model: "rwkv".into(), ..gguf_llama_vocab() };
+    assert!(matches!(
+        Tokenizer::from_gguf(vocab),
+        Err(TokenizerError::Load { .. })
+    ));
+    let vocab = GgufVocab {
+        model: "rwkv".into(),
+        ..gguf_llama_vocab()
+    };
     let err = Tokenizer::from_gguf(vocab).err().unwrap();
     assert!(err.to_string().contains("rwkv"), "{err}");
 }
