@@ -18,6 +18,12 @@ pub trait AttentionMask: Debug + Send + Sync {
     /// A short human-readable name, e.g. `causal` or `sliding_window(4)`.
     fn name(&self) -> String;
 
+    /// `Some(w)` when no query ever sees a key more than `w - 1` positions back, so a KV cache
+    /// of `w` slots suffices (a sliding window). `None` by default.
+    fn window(&self) -> Option<usize> {
+        None
+    }
+
     /// The mask drawn as a grid: row `i` is query `i`, `■` a visible key, `·` a hidden one
     /// (the walk-through's pictures of attention patterns).
     fn grid(&self, len: usize) -> String {
@@ -79,6 +85,9 @@ impl<M: AttentionMask + ?Sized> AttentionMask for Arc<M> {
     fn name(&self) -> String {
         (**self).name()
     }
+    fn window(&self) -> Option<usize> {
+        (**self).window()
+    }
 }
 
 /// Standard autoregressive mask: a query sees itself and every earlier key.
@@ -109,6 +118,9 @@ impl AttentionMask for SlidingWindow {
     }
     fn name(&self) -> String {
         format!("sliding_window({})", self.window)
+    }
+    fn window(&self) -> Option<usize> {
+        Some(self.window)
     }
 }
 

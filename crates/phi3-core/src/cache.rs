@@ -15,14 +15,15 @@ impl<B: Backend> ModelCache<B> {
         Self { layers, epoch: 0 }
     }
 
-    /// Dense caches for every layer, or ring buffers of `window` slots when the model attends
-    /// through a sliding window narrower than `capacity`.
-    pub fn for_layers(layers: usize, capacity: usize, window: Option<usize>) -> Self {
+    /// One cache per layer: a ring buffer of `w` slots for a layer whose mask looks back at
+    /// most `w` keys (`Some(w)`, narrower than `capacity`), a dense cache otherwise.
+    pub fn for_windows(windows: &[Option<usize>], capacity: usize) -> Self {
         Self::new(
-            (0..layers)
-                .map(|_| -> Box<dyn KvCache<B>> {
+            windows
+                .iter()
+                .map(|window| -> Box<dyn KvCache<B>> {
                     match window {
-                        Some(w) if w < capacity => Box::new(WindowCache::new(w)),
+                        Some(w) if *w < capacity => Box::new(WindowCache::new(*w)),
                         _ => Box::new(DenseCache::new(capacity)),
                     }
                 })

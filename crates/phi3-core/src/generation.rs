@@ -4,12 +4,13 @@
 use std::time::Instant;
 
 use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
-use phi3_attention::Positions;
+use phi3_attention::{Attention, PositionEncoding, Positions};
 use phi3_sampling::{Sampler, SamplerConfig, SamplingError};
 
 use crate::cache::ModelCache;
+use crate::decoder::CausalLm;
 use crate::error::{Phi3Error, Result};
-use crate::model::Phi3ForCausalLM;
+use crate::norm::Norm;
 
 /// What to generate and how. Field names follow transformers' `GenerationConfig`.
 #[derive(Debug, Clone, PartialEq)]
@@ -134,7 +135,7 @@ fn sampling(e: SamplingError) -> Phi3Error {
     Phi3Error::Sampling(e.to_string())
 }
 
-impl<B: Backend> Phi3ForCausalLM<B> {
+impl<B: Backend, A: Attention<B>, N: Norm<B>, P: PositionEncoding<B>> CausalLm<B, A, N, P> {
     /// Generates from one prompt of token ids. See [`Self::generate_batch`].
     pub fn generate(
         &self,

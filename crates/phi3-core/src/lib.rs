@@ -18,6 +18,7 @@
 
 pub mod cache;
 pub mod config;
+pub mod decoder;
 pub mod device;
 pub mod display;
 pub mod error;
@@ -32,10 +33,11 @@ pub mod weights;
 
 pub use cache::ModelCache;
 pub use config::{Phi3Config, RopeParameters, TokenIds};
+pub use decoder::{CausalLm, DecoderModel};
 pub use display::{model_tree, parameter_count};
 pub use error::{Phi3Error, Result};
 pub use generation::{Control, Generated, GenerationConfig, StopReason, Timings};
-pub use layer::DecoderLayer;
+pub use layer::{BlockLayout, DecoderLayer};
 pub use mlp::Phi3Mlp;
 pub use model::{Phi3DecoderLayer, Phi3ForCausalLM, Phi3Model};
 pub use norm::{Norm, RmsNorm};

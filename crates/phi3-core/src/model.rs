@@ -4,62 +4,34 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use burn::module::{Module, ModuleDisplay, Param};
+use burn::module::Param;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
-use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
+use burn::tensor::{Tensor, backend::Backend};
 use phi3_attention::{
-    AttentionKernel, AttentionMask, AttentionShape, Causal, GroupedQueryAttention,
-    PositionEncoding, Positions, RotaryEmbedding, RotaryEmbeddingConfig, SlidingWindow,
+    AttentionKernel, AttentionMask, AttentionShape, Causal, GroupedQueryAttention, RotaryEmbedding,
+    RotaryEmbeddingConfig, SlidingWindow,
 };
 
-use crate::cache::ModelCache;
 use crate::config::Phi3Config;
-use crate::display::model_tree;
-use crate::error::{Phi3Error, Result};
+use crate::decoder::{CausalLm, DecoderModel};
+use crate::error::Result;
 use crate::gguf::{GgufFile, GgufWeights, config_from_gguf, tokenizer_from_gguf};
-use crate::layer::DecoderLayer;
+use crate::layer::{BlockLayout, DecoderLayer};
 use crate::mlp::Phi3Mlp;
-use crate::norm::{Norm, RmsNorm};
+use crate::norm::RmsNorm;
 use crate::weights::{Checkpoint, WeightSource};
 use phi3_tokenizer::Tokenizer;
 
 /// A Phi-3 decoder layer: grouped-query attention and RMSNorm.
 pub type Phi3DecoderLayer<B> = DecoderLayer<B, GroupedQueryAttention<B>, RmsNorm<B>>;
 
-/// The decoder stack: embedding, layers, final norm. Returns hidden states, not logits.
-#[derive(Module, Debug)]
-pub struct Phi3Model<B: Backend> {
-    /// Token embedding, `[vocab, hidden]`.
-    pub embed_tokens: Embedding<B>,
-    /// The decoder layers.
-    pub layers: Vec<Phi3DecoderLayer<B>>,
-    /// Final RMSNorm.
-    pub norm: RmsNorm<B>,
-    /// Rotary position tables shared by every layer.
-    pub rotary_emb: RotaryEmbedding<B>,
-}
+/// The Phi-3 decoder stack (transformers' `Phi3Model`, `model.model`): the one composition of
+/// [`DecoderModel`] with grouped-query attention, RMSNorm and rotary embeddings.
+pub type Phi3Model<B> = DecoderModel<B, GroupedQueryAttention<B>, RmsNorm<B>, RotaryEmbedding<B>>;
 
-/// Phi-3 for causal language modelling: [`Phi3Model`] then `lm_head`.
-///
-/// `println!("{model}")` prints the module tree in the form of PyTorch's `print(model)`, with
-/// the parameter count.
-#[derive(Module, Debug)]
-#[module(custom_display)]
-pub struct Phi3ForCausalLM<B: Backend> {
-    /// The decoder stack (transformers' `model.model`).
-    pub model: Phi3Model<B>,
-    /// Hidden states → vocabulary logits.
-    pub lm_head: Linear<B>,
-    /// The validated config the model was built from.
-    #[module(skip)]
-    pub config: Phi3Config,
-}
-
-impl<B: Backend> ModuleDisplay for Phi3ForCausalLM<B> {
-    fn format(&self, _settings: burn::module::DisplaySettings) -> String {
-        model_tree(&self.config)
-    }
-}
+/// Phi-3 for causal language modelling: [`Phi3Model`] then `lm_head`. Also runs Llama-family
+/// checkpoints (`model_type: llama`), which differ only in keeping Q/K/V and gate/up apart.
+pub type Phi3ForCausalLM<B> = CausalLm<B, GroupedQueryAttention<B>, RmsNorm<B>, RotaryEmbedding<B>>;
 
 /// A Linear layer from a checkpoint weight stored as PyTorch does, `[out, in]`.
 ///
@@ -107,62 +79,20 @@ fn attention_shape(config: &Phi3Config) -> AttentionShape {
     }
 }
 
-impl<B: Backend> Phi3Model<B> {
-    /// Hidden states for an unpadded batch starting at position 0, without a cache.
-    ///
-    /// # Shapes
-    /// - input_ids: `[batch, seq]` → `[batch, seq, hidden]`
-    pub fn forward(&self, input_ids: Tensor<B, 2, Int>) -> Result<Tensor<B, 3>> {
-        let [batch, seq] = input_ids.dims();
-        self.forward_with(input_ids, &Positions::new(batch, 0, seq), None)
-    }
-
-    /// Hidden states for the columns `positions` describes (a padded batch, a cached decode
-    /// step). With `cache`, keys and values are stored there and attention covers all it holds.
-    ///
-    /// # Shapes
-    /// - input_ids: `[batch, positions.len]` → `[batch, positions.len, hidden]`
-    pub fn forward_with(
-        &self,
-        input_ids: Tensor<B, 2, Int>,
-        positions: &Positions,
-        mut cache: Option<&mut ModelCache<B>>,
-    ) -> Result<Tensor<B, 3>> {
-        let [batch, seq] = input_ids.dims();
-        if seq == 0 || batch == 0 {
-            return Err(Phi3Error::EmptyInput);
-        }
-        if let Some(max) = self.rotary_emb.max_positions()
-            && positions.max_len() > max
-        {
-            return Err(Phi3Error::ContextOverflow {
-                len: positions.max_len(),
-                max,
-            });
-        }
-        let mut x = self
-            .rotary_emb
-            .embed(self.embed_tokens.forward(input_ids), positions);
-        for (i, layer) in self.layers.iter().enumerate() {
-            let layer_cache = cache.as_deref_mut().map(|c| c.layer(i));
-            x = layer.forward(x, &self.rotary_emb, positions, layer_cache);
-        }
-        Ok(self.norm.forward(x))
-    }
-}
-
 impl<B: Backend> Phi3ForCausalLM<B> {
     /// A model with random weights (Burn's default initialisers), for tests and benchmarks.
     pub fn init(config: &Phi3Config, device: &B::Device) -> Result<Self> {
         config.validate()?;
         let (h, eps) = (config.hidden_size, config.rms_norm_eps);
         let layers = (0..config.num_hidden_layers)
-            .map(|_| DecoderLayer {
-                self_attn: GroupedQueryAttention::init(attention_shape(config), device),
-                mlp: Phi3Mlp::init(h, config.intermediate_size, device),
-                input_layernorm: RmsNorm::init(h, eps, device),
-                post_attention_layernorm: RmsNorm::init(h, eps, device),
-                mask: layer_mask(config),
+            .map(|_| {
+                DecoderLayer::new(
+                    GroupedQueryAttention::init(attention_shape(config), device),
+                    Phi3Mlp::init(h, config.intermediate_size, device),
+                    RmsNorm::init(h, eps, device),
+                    RmsNorm::init(h, eps, device),
+                    layer_mask(config),
+                )
             })
             .collect();
         let embed_tokens = EmbeddingConfig::new(config.vocab_size, h).init(device);
@@ -177,14 +107,15 @@ impl<B: Backend> Phi3ForCausalLM<B> {
                 .init(device)
         };
         Ok(Self {
-            model: Phi3Model {
+            model: DecoderModel {
                 embed_tokens,
                 layers,
-                norm: RmsNorm::init(h, eps, device),
+                norm: Some(RmsNorm::init(h, eps, device)),
                 rotary_emb: rotary(config, device)?,
             },
             lm_head,
             config: config.clone(),
+            hf_tree: true,
         })
     }
 
@@ -333,6 +264,7 @@ impl<B: Backend> Phi3ForCausalLM<B> {
                     &format!("{p}.post_attention_layernorm.weight"),
                 )?,
                 mask: layer_mask(config),
+                layout: BlockLayout::PreNorm,
             });
         }
         let final_norm = norm(src, "model.norm.weight")?;
@@ -343,62 +275,18 @@ impl<B: Backend> Phi3ForCausalLM<B> {
             linear_from_checkpoint(matrix(src, "lm_head.weight", v, h)?)
         };
         Ok(Self {
-            model: Phi3Model {
+            model: DecoderModel {
                 embed_tokens: Embedding {
                     weight: Param::from_tensor(embed),
                 },
                 layers,
-                norm: final_norm,
+                norm: Some(final_norm),
                 rotary_emb: rotary(config, device)?,
             },
             lm_head,
             config: config.clone(),
+            hf_tree: true,
         })
-    }
-
-    /// Logits for `input_ids` (the decoder stack, then `lm_head`).
-    ///
-    /// # Shapes
-    /// - input_ids: `[batch, seq]` → `[batch, seq, vocab]`
-    pub fn forward(&self, input_ids: Tensor<B, 2, Int>) -> Result<Tensor<B, 3>> {
-        Ok(self.lm_head.forward(self.model.forward(input_ids)?))
-    }
-
-    /// An empty cache for `batch` rows and up to `capacity` columns, with ring buffers for
-    /// sliding-window layers.
-    pub fn new_cache(&self, capacity: usize) -> ModelCache<B> {
-        ModelCache::for_layers(
-            self.config.num_hidden_layers,
-            capacity,
-            self.config.sliding_window,
-        )
-    }
-
-    /// The cache epoch a sequence of `max_len` tokens needs (changes when LongRoPE switches to
-    /// its long factors).
-    pub fn cache_epoch(&self, max_len: usize) -> usize {
-        self.model.rotary_emb.cache_epoch(max_len)
-    }
-
-    /// Checks token ids against the vocabulary and makes a `[1, len]` batch of them.
-    pub fn input_ids(&self, ids: &[u32], device: &B::Device) -> Result<Tensor<B, 2, Int>> {
-        if ids.is_empty() {
-            return Err(Phi3Error::EmptyInput);
-        }
-        if let Some(&id) = ids
-            .iter()
-            .find(|&&id| id as usize >= self.config.vocab_size)
-        {
-            return Err(Phi3Error::TokenOutOfRange {
-                id,
-                vocab: self.config.vocab_size,
-            });
-        }
-        let data: Vec<i64> = ids.iter().map(|&id| id as i64).collect();
-        Ok(Tensor::from_data(
-            TensorData::new(data, [1, ids.len()]),
-            device,
-        ))
     }
 
     /// Runs every layer's scaled dot-product with `kernel` (naive by default).
@@ -413,10 +301,5 @@ impl<B: Backend> Phi3ForCausalLM<B> {
             })
             .collect();
         self
-    }
-
-    /// Parameter count as PyTorch reports it (tied weights counted once).
-    pub fn parameter_count(&self) -> usize {
-        crate::display::parameter_count(&self.config)
     }
 }

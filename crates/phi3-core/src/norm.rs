@@ -1,10 +1,10 @@
 //! Normalisation layers behind the [`Norm`] trait.
 
-use burn::module::{Module, Param};
+use burn::module::{Module, ModuleDisplay, Param};
 use burn::tensor::{Tensor, backend::Backend};
 
 /// A normalisation over the last dimension.
-pub trait Norm<B: Backend>: Module<B> {
+pub trait Norm<B: Backend>: Module<B> + ModuleDisplay {
     /// Normalises `x` over its last dimension.
     ///
     /// # Shapes

@@ -6,9 +6,13 @@ use std::path::Path;
 use burn::tensor::backend::Backend;
 use phi3_tokenizer::{ChatMessage, StreamDecoder, Tokenizer};
 
+use crate::decoder::CausalLm;
 use crate::error::Result;
 use crate::generation::{Control, GenerationConfig, StopReason, Timings};
 use crate::model::Phi3ForCausalLM;
+use crate::norm::{Norm, RmsNorm};
+use burn::module::Module;
+use phi3_attention::{Attention, GroupedQueryAttention, PositionEncoding, RotaryEmbedding};
 
 /// What one prompt produced.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,10 +30,15 @@ pub struct TextGeneration {
     pub timings: Timings,
 }
 
-/// A model and its tokenizer.
-pub struct TextGenerationPipeline<B: Backend> {
+/// A model and its tokenizer. The model is Phi-3 by default, or any [`CausalLm`] composition.
+pub struct TextGenerationPipeline<
+    B: Backend,
+    A: Module<B> = GroupedQueryAttention<B>,
+    N: Module<B> = RmsNorm<B>,
+    P: Module<B> = RotaryEmbedding<B>,
+> {
     /// The model.
-    pub model: Phi3ForCausalLM<B>,
+    pub model: CausalLm<B, A, N, P>,
     /// Its tokenizer.
     pub tokenizer: Tokenizer,
 }
@@ -57,11 +66,6 @@ impl<'t> RowStream<'t> {
 }
 
 impl<B: Backend> TextGenerationPipeline<B> {
-    /// Pairs a model with a tokenizer.
-    pub fn new(model: Phi3ForCausalLM<B>, tokenizer: Tokenizer) -> Self {
-        Self { model, tokenizer }
-    }
-
     /// Loads the model and `tokenizer.json` (+ `tokenizer_config.json`) from one directory.
     pub fn from_dir(dir: impl AsRef<Path>, device: &B::Device) -> Result<Self> {
         let dir = dir.as_ref();
@@ -69,6 +73,15 @@ impl<B: Backend> TextGenerationPipeline<B> {
             Phi3ForCausalLM::from_dir(dir, device)?,
             Tokenizer::from_dir(dir)?,
         ))
+    }
+}
+
+impl<B: Backend, A: Attention<B>, N: Norm<B>, P: PositionEncoding<B>>
+    TextGenerationPipeline<B, A, N, P>
+{
+    /// Pairs a model with a tokenizer.
+    pub fn new(model: CausalLm<B, A, N, P>, tokenizer: Tokenizer) -> Self {
+        Self { model, tokenizer }
     }
 
     /// Token ids of a prompt, as the pipeline feeds them (the tokenizer's special tokens added).

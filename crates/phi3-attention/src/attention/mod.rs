@@ -6,7 +6,7 @@ mod kernel;
 pub use gqa::{AttentionShape, GroupedQueryAttention};
 pub use kernel::{AttentionKernel, scaled_dot_product};
 
-use burn::module::Module;
+use burn::module::{Module, ModuleDisplay};
 use burn::tensor::{Tensor, backend::Backend};
 
 use crate::cache::KvCache;
@@ -18,7 +18,7 @@ use crate::positions::Positions;
 ///
 /// Implement it to plug a new attention into a decoder layer; the layer hands it the
 /// normalised hidden states, the model's position encoding and the layer's mask.
-pub trait Attention<B: Backend>: Module<B> {
+pub trait Attention<B: Backend>: Module<B> + ModuleDisplay {
     /// Attends over `x`, the tokens of `positions`. With a `cache`, the new keys/values are stored
     /// in it and the queries attend over everything it holds; without one, over `x` alone.
     ///

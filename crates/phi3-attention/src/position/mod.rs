@@ -8,13 +8,13 @@ mod rope;
 
 pub use rope::{RopeScaling, RotaryEmbedding, RotaryEmbeddingConfig};
 
-use burn::module::Module;
+use burn::module::{Module, ModuleDisplay};
 use burn::tensor::{Tensor, backend::Backend};
 
 use crate::positions::Positions;
 
 /// A position encoding; [`Positions`] says where each input token sits.
-pub trait PositionEncoding<B: Backend>: Module<B> {
+pub trait PositionEncoding<B: Backend>: Module<B> + ModuleDisplay {
     /// Adds absolute position information to token embeddings; identity by default.
     ///
     /// # Shapes
