@@ -23,9 +23,10 @@
 pub use phi3_attention as attention;
 pub use phi3_core as core;
 pub use phi3_core::{
-    Checkpoint, Control, DecoderLayer, Generated, GenerationConfig, ModelCache, Norm, Phi3Config,
-    Phi3Error, Phi3ForCausalLM, Phi3Model, RmsNorm, StopReason, TextGeneration,
-    TextGenerationPipeline, Timings, burn, device, model_tree, parameter_count,
+    BlockLayout, CausalLm, Checkpoint, Control, DecoderBuilder, DecoderLayer, DecoderModel,
+    Generated, GenerationConfig, LayerNorm, ModelCache, Norm, Phi3Config, Phi3Error,
+    Phi3ForCausalLM, Phi3Model, RmsNorm, StopReason, TextGeneration, TextGenerationPipeline,
+    Timings, burn, device, model_tree, parameter_count,
 };
 pub use phi3_sampling as sampling;
 pub use phi3_tokenizer as tokenizer;

@@ -11,8 +11,17 @@ pub mod mask;
 pub mod position;
 pub mod positions;
 
-pub use attention::{Attention, AttentionKernel, AttentionShape, GroupedQueryAttention};
+pub use attention::{
+    Attention, AttentionKernel, AttentionShape, GroupedQueryAttention, MaskInput,
+    scaled_dot_product,
+};
 pub use cache::{CachedKv, DenseCache, KvCache, WindowCache};
-pub use mask::{AttentionMask, Causal, SlidingWindow, masked_tensor};
-pub use position::{PositionEncoding, RopeScaling, RotaryEmbedding, RotaryEmbeddingConfig};
+pub use mask::{
+    AttentionMask, Causal, FixedSparse, LocalGlobal, MaskSchedule, SlidingWindow, StridedSparse,
+    hidden_tile, masked_tensor,
+};
+pub use position::{
+    LearnedPositions, NoPositions, PositionEncoding, RopeScaling, RotaryEmbedding,
+    RotaryEmbeddingConfig, SinusoidalPositions,
+};
 pub use positions::Positions;

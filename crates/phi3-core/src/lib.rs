@@ -16,6 +16,7 @@
 //! # Ok::<(), phi3_core::Phi3Error>(())
 //! ```
 
+pub mod builder;
 pub mod cache;
 pub mod config;
 pub mod decoder;
@@ -31,6 +32,7 @@ pub mod norm;
 pub mod pipeline;
 pub mod weights;
 
+pub use builder::DecoderBuilder;
 pub use cache::ModelCache;
 pub use config::{Phi3Config, RopeParameters, TokenIds};
 pub use decoder::{CausalLm, DecoderModel};
@@ -40,7 +42,7 @@ pub use generation::{Control, Generated, GenerationConfig, StopReason, Timings};
 pub use layer::{BlockLayout, DecoderLayer};
 pub use mlp::Phi3Mlp;
 pub use model::{Phi3DecoderLayer, Phi3ForCausalLM, Phi3Model};
-pub use norm::{Norm, RmsNorm};
+pub use norm::{LayerNorm, Norm, RmsNorm};
 pub use pipeline::{TextGeneration, TextGenerationPipeline};
 pub use weights::{Checkpoint, WeightSource};
 

@@ -6,9 +6,9 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Tensor, backend::Backend};
 
 use super::Attention;
-use super::kernel::{AttentionKernel, scaled_dot_product};
+use super::kernel::{AttentionKernel, MaskInput, scaled_dot_product};
 use crate::cache::{CachedKv, KvCache};
-use crate::mask::{AttentionMask, masked_tensor};
+use crate::mask::AttentionMask;
 use crate::position::PositionEncoding;
 use crate::positions::Positions;
 
@@ -69,6 +69,30 @@ impl<B: Backend> GroupedQueryAttention<B> {
             .with_bias(false)
             .init(device);
         Self::new(shape, qkv, o)
+    }
+
+    /// Multi-head attention (Vaswani et al., 2017): every query head has its own key/value head.
+    pub fn mha(hidden: usize, heads: usize, device: &B::Device) -> Self {
+        Self::gqa(hidden, heads, heads, device)
+    }
+
+    /// Multi-query attention (Shazeer, 2019): one key/value head shared by all query heads.
+    pub fn mqa(hidden: usize, heads: usize, device: &B::Device) -> Self {
+        Self::gqa(hidden, heads, 1, device)
+    }
+
+    /// Grouped-query attention (Ainslie et al., 2023): `kv_heads` key/value heads, each shared by
+    /// `heads / kv_heads` query heads.
+    pub fn gqa(hidden: usize, heads: usize, kv_heads: usize, device: &B::Device) -> Self {
+        Self::init(
+            AttentionShape {
+                hidden,
+                heads,
+                kv_heads,
+                head_dim: hidden / heads,
+            },
+            device,
+        )
     }
 
     /// Chooses the scaled dot-product kernel.
@@ -133,14 +157,18 @@ impl<B: Backend> Attention<B> for GroupedQueryAttention<B> {
                 columns: (positions.start..positions.end()).collect(),
             },
         };
-        let masked = masked_tensor::<B, _>(mask, positions, &columns, &q.device());
+        let mask = MaskInput {
+            mask,
+            positions,
+            key_columns: &columns,
+        };
         let scale = (d as f64).powf(-0.5);
         let out = scaled_dot_product(
             self.kernel,
             q,
             self.repeat_kv(keys),
             self.repeat_kv(values),
-            masked,
+            mask,
             scale,
         );
         self.o_proj

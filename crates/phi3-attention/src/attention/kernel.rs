@@ -4,48 +4,75 @@
 use burn::tensor::activation::softmax;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{Bool, Tensor, backend::Backend};
+use burn::tensor::{Bool, Tensor, TensorData, backend::Backend};
+
+use crate::mask::{AttentionMask, hidden_tile, masked_tensor};
+use crate::positions::Positions;
 
 /// Which scaled dot-product implementation to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum AttentionKernel {
-    /// Explicit `q kᵀ`, mask, softmax, `· v`: transformers' `eager` path, the reference.
+    /// Explicit `q kᵀ`, mask, softmax, `· v`: transformers' `eager` path, the reference. Builds
+    /// the whole `[q_len, k_len]` score matrix per head.
     #[default]
     Naive,
+    /// Flash-style tiling (Dao et al., 2022) written in Burn tensor ops: queries and keys in
+    /// tiles of `block`, an online softmax (running maximum and sum per query), tiles the mask
+    /// hides entirely skipped. Never builds more than a `[block, block]` score tile per head.
+    Tiled {
+        /// Tile edge, in tokens.
+        block: usize,
+    },
     /// Burn's fused `attention` op (tiled with online softmax on Flex, cubecl kernels on CUDA).
     Fused,
 }
+
+/// What the mask of one attention call needs: the pattern, where the queries sit, and the
+/// column of every key.
+#[derive(Clone, Copy)]
+pub struct MaskInput<'a> {
+    /// The pattern.
+    pub mask: &'a dyn AttentionMask,
+    /// The queries' columns (and the batch's padding).
+    pub positions: &'a Positions,
+    /// The column of each key along `k`'s dimension 2.
+    pub key_columns: &'a [usize],
+}
+
+/// A finite stand-in for −∞ in the tiled kernel: a tile whose keys are all hidden from a row
+/// must not produce `exp(−∞ − (−∞)) = NaN` in the running sums.
+const HIDDEN: f32 = -1e30;
 
 /// Runs `kernel` on already-projected heads; `k` and `v` must have as many heads as `q`.
 ///
 /// # Shapes
 /// - q: `[batch, heads, q_len, head_dim]`, k / v: `[batch, heads, k_len, head_dim]`
-/// - masked: `[batch or 1, q_len, k_len]`, `true` where a score is hidden
 /// - output: `[batch, heads, q_len, head_dim]`
 pub fn scaled_dot_product<B: Backend>(
     kernel: AttentionKernel,
     q: Tensor<B, 4>,
     k: Tensor<B, 4>,
     v: Tensor<B, 4>,
-    masked: Tensor<B, 3, Bool>,
+    mask: MaskInput<'_>,
     scale: f64,
 ) -> Tensor<B, 4> {
     let [batch, heads, q_len, _] = q.dims();
     let k_len = k.dims()[2];
-    let rows = masked.dims()[0];
+    let full_mask = |device| -> Tensor<B, 4, Bool> {
+        let masked = masked_tensor::<B, _>(mask.mask, mask.positions, mask.key_columns, device);
+        let rows = masked.dims()[0];
+        masked
+            .reshape([rows, 1, q_len, k_len])
+            .expand([batch, heads, q_len, k_len])
+    };
     match kernel {
         AttentionKernel::Naive => {
+            let masked = full_mask(&q.device());
             let scores = q.matmul(k.swap_dims(2, 3)) * scale;
-            let masked = masked
-                .reshape([rows, 1, q_len, k_len])
-                .expand([batch, heads, q_len, k_len]);
-            let scores = scores.mask_fill(masked, f32::NEG_INFINITY);
-            softmax(scores, 3).matmul(v)
+            softmax(scores.mask_fill(masked, f32::NEG_INFINITY), 3).matmul(v)
         }
         AttentionKernel::Fused => {
-            let masked = masked
-                .reshape([rows, 1, q_len, k_len])
-                .expand([batch, heads, q_len, k_len]);
+            let masked = full_mask(&q.device());
             let options = AttentionModuleOptions {
                 scale: Some(scale),
                 softcap: None,
@@ -53,5 +80,59 @@ pub fn scaled_dot_product<B: Backend>(
             };
             attention(q, k, v, Some(masked), None, options)
         }
+        AttentionKernel::Tiled { block } => tiled(q, k, v, mask, scale, block.max(1)),
     }
+}
+
+/// The flash-style kernel: see [`AttentionKernel::Tiled`].
+fn tiled<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    mask: MaskInput<'_>,
+    scale: f64,
+    block: usize,
+) -> Tensor<B, 4> {
+    let [batch, heads, q_len, head_dim] = q.dims();
+    let k_len = k.dims()[2];
+    let device = q.device();
+    let start = mask.positions.start;
+    let mut outputs = Vec::with_capacity(q_len.div_ceil(block));
+    for q0 in (0..q_len).step_by(block) {
+        let bq = block.min(q_len - q0);
+        let q_tile = q.clone().narrow(2, q0, bq) * scale;
+        // Running maximum, sum of exponentials and weighted values, per query row.
+        let mut m = Tensor::<B, 4>::full([batch, heads, bq, 1], HIDDEN, &device);
+        let mut l = Tensor::<B, 4>::zeros([batch, heads, bq, 1], &device);
+        let mut acc = Tensor::<B, 4>::zeros([batch, heads, bq, head_dim], &device);
+        for k0 in (0..k_len).step_by(block) {
+            let bk = block.min(k_len - k0);
+            let columns = start + q0..start + q0 + bq;
+            let (hidden, [rows, _, _]) = hidden_tile(
+                mask.mask,
+                mask.positions,
+                columns,
+                &mask.key_columns[k0..k0 + bk],
+            );
+            if hidden.iter().all(|&h| h) {
+                continue; // e.g. above the diagonal of a causal mask: nothing to compute
+            }
+            let hidden =
+                Tensor::<B, 3, Bool>::from_data(TensorData::new(hidden, [rows, bq, bk]), &device)
+                    .reshape([rows, 1, bq, bk])
+                    .expand([batch, heads, bq, bk]);
+            let scores = q_tile
+                .clone()
+                .matmul(k.clone().narrow(2, k0, bk).swap_dims(2, 3))
+                .mask_fill(hidden, HIDDEN);
+            let m_new = m.clone().max_pair(scores.clone().max_dim(3));
+            let p = (scores - m_new.clone()).exp();
+            let correction = (m - m_new.clone()).exp();
+            l = l * correction.clone() + p.clone().sum_dim(3);
+            acc = acc * correction + p.matmul(v.clone().narrow(2, k0, bk));
+            m = m_new;
+        }
+        outputs.push(acc / l);
+    }
+    Tensor::cat(outputs, 2)
 }

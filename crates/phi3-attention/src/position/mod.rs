@@ -4,8 +4,10 @@
 //! ([`PositionEncoding::embed`]); rotary encodings rotate queries and keys inside every attention
 //! layer ([`PositionEncoding::rotate`]). An implementation overrides the hook it needs.
 
+mod absolute;
 mod rope;
 
+pub use absolute::{LearnedPositions, NoPositions, SinusoidalPositions};
 pub use rope::{RopeScaling, RotaryEmbedding, RotaryEmbeddingConfig};
 
 use burn::module::{Module, ModuleDisplay};

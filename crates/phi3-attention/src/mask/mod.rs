@@ -10,6 +10,14 @@ use burn::tensor::{Bool, Tensor, TensorData, backend::Backend};
 
 use crate::positions::Positions;
 
+mod local_global;
+mod schedule;
+mod sparse;
+
+pub use local_global::LocalGlobal;
+pub use schedule::MaskSchedule;
+pub use sparse::{FixedSparse, StridedSparse};
+
 /// Which keys a query may attend to. Positions are absolute token positions in the sequence.
 pub trait AttentionMask: Debug + Send + Sync {
     /// `true` when the query at `query` may see the key at `key`.
@@ -55,15 +63,32 @@ pub fn masked_tensor<B: Backend, M: AttentionMask + ?Sized>(
     key_columns: &[usize],
     device: &B::Device,
 ) -> Tensor<B, 3, Bool> {
+    let (hidden, shape) = hidden_tile(
+        mask,
+        positions,
+        positions.start..positions.end(),
+        key_columns,
+    );
+    Tensor::from_data(TensorData::new(hidden, shape), device)
+}
+
+/// The hidden flags of the queries in `columns` (a sub-range of `positions`) against
+/// `key_columns`, row-major `[rows, q, k]`, `rows` = 1 for an unpadded batch.
+pub fn hidden_tile<M: AttentionMask + ?Sized>(
+    mask: &M,
+    positions: &Positions,
+    columns: std::ops::Range<usize>,
+    key_columns: &[usize],
+) -> (Vec<bool>, [usize; 3]) {
     let rows = if positions.is_uniform() {
         1
     } else {
         positions.batch()
     };
-    let (q_len, k_len) = (positions.len, key_columns.len());
+    let (q_len, k_len) = (columns.len(), key_columns.len());
     let mut hidden = Vec::with_capacity(rows * q_len * k_len);
     for row in 0..rows {
-        for q_col in positions.start..positions.end() {
+        for q_col in columns.clone() {
             let q_pos = positions.position(row, q_col);
             for &k_col in key_columns {
                 let visible = match (q_pos, positions.position(row, k_col)) {
@@ -75,7 +100,7 @@ pub fn masked_tensor<B: Backend, M: AttentionMask + ?Sized>(
             }
         }
     }
-    Tensor::from_data(TensorData::new(hidden, [rows, q_len, k_len]), device)
+    (hidden, [rows, q_len, k_len])
 }
 
 impl<M: AttentionMask + ?Sized> AttentionMask for Arc<M> {

@@ -1,16 +1,9 @@
-//! Normalisation layers behind the [`Norm`] trait.
+//! Root-mean-square norm.
 
-use burn::module::{Module, ModuleDisplay, Param};
+use burn::module::{Module, Param};
 use burn::tensor::{Tensor, backend::Backend};
 
-/// A normalisation over the last dimension.
-pub trait Norm<B: Backend>: Module<B> + ModuleDisplay {
-    /// Normalises `x` over its last dimension.
-    ///
-    /// # Shapes
-    /// - x: `[..., hidden]` → `[..., hidden]`
-    fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D>;
-}
+use super::Norm;
 
 /// Root-mean-square norm (Zhang & Sennrich, 2019): `x / sqrt(mean(x²) + eps) · weight`, no
 /// centring, no bias. Phi-3 and Llama use it before attention and before the MLP.
