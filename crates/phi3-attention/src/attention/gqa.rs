@@ -110,21 +110,6 @@ impl<B: Backend> GroupedQueryAttention<B> {
             head_dim: self.head_dim,
         }
     }
-
-    /// Repeats each key/value head for the query heads of its group.
-    ///
-    /// # Shapes
-    /// - x: `[batch, kv_heads, seq, head_dim]` → `[batch, heads, seq, head_dim]`
-    fn repeat_kv(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let groups = self.heads / self.kv_heads;
-        if groups == 1 {
-            return x;
-        }
-        let [b, kv, s, d] = x.dims();
-        x.unsqueeze_dim::<5>(2)
-            .expand([b, kv, groups, s, d])
-            .reshape([b, kv * groups, s, d])
-    }
 }
 
 impl<B: Backend> Attention<B> for GroupedQueryAttention<B> {
@@ -163,14 +148,7 @@ impl<B: Backend> Attention<B> for GroupedQueryAttention<B> {
             key_columns: &columns,
         };
         let scale = (d as f64).powf(-0.5);
-        let out = scaled_dot_product(
-            self.kernel,
-            q,
-            self.repeat_kv(keys),
-            self.repeat_kv(values),
-            mask,
-            scale,
-        );
+        let out = scaled_dot_product(self.kernel, q, keys, values, mask, scale);
         self.o_proj
             .forward(out.swap_dims(1, 2).reshape([batch, seq, h * d]))
     }

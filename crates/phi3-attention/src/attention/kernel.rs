@@ -43,10 +43,17 @@ pub struct MaskInput<'a> {
 /// must not produce `exp(−∞ − (−∞)) = NaN` in the running sums.
 const HIDDEN: f32 = -1e30;
 
-/// Runs `kernel` on already-projected heads; `k` and `v` must have as many heads as `q`.
+/// Runs `kernel` on already-projected heads. `k` and `v` may have fewer heads than `q`
+/// (grouped-query attention): query head `i` uses key/value head `i / (heads / kv_heads)`.
+///
+/// The naive and tiled kernels never copy keys and values per query head: the query heads of a
+/// group are stacked along the sequence axis (`[b, kv, groups·q_len, d]`) and multiplied with
+/// their one key/value head, so a step reads each cached key once — which is what makes MQA and
+/// GQA decode faster than MHA, not only smaller. Burn's fused op needs equal head counts; there
+/// keys and values are repeated first.
 ///
 /// # Shapes
-/// - q: `[batch, heads, q_len, head_dim]`, k / v: `[batch, heads, k_len, head_dim]`
+/// - q: `[batch, heads, q_len, head_dim]`, k / v: `[batch, kv_heads, k_len, head_dim]`
 /// - output: `[batch, heads, q_len, head_dim]`
 pub fn scaled_dot_product<B: Backend>(
     kernel: AttentionKernel,
@@ -56,32 +63,65 @@ pub fn scaled_dot_product<B: Backend>(
     mask: MaskInput<'_>,
     scale: f64,
 ) -> Tensor<B, 4> {
-    let [batch, heads, q_len, _] = q.dims();
-    let k_len = k.dims()[2];
-    let full_mask = |device| -> Tensor<B, 4, Bool> {
-        let masked = masked_tensor::<B, _>(mask.mask, mask.positions, mask.key_columns, device);
-        let rows = masked.dims()[0];
-        masked
-            .reshape([rows, 1, q_len, k_len])
-            .expand([batch, heads, q_len, k_len])
+    let [batch, heads, q_len, head_dim] = q.dims();
+    let [_, kv_heads, k_len, _] = k.dims();
+    let groups = heads / kv_heads;
+    // [rows, q, k] hidden flags → broadcast over [batch, kv_heads, groups·q, k].
+    let grouped_mask = |hidden: Tensor<B, 3, Bool>, q: usize, k: usize| -> Tensor<B, 4, Bool> {
+        let rows = hidden.dims()[0];
+        hidden
+            .reshape([rows, 1, 1, q, k])
+            .expand([batch, kv_heads, groups, q, k])
+            .reshape([batch, kv_heads, groups * q, k])
     };
     match kernel {
         AttentionKernel::Naive => {
-            let masked = full_mask(&q.device());
+            let hidden =
+                masked_tensor::<B, _>(mask.mask, mask.positions, mask.key_columns, &q.device());
+            let q = q.reshape([batch, kv_heads, groups * q_len, head_dim]);
             let scores = q.matmul(k.swap_dims(2, 3)) * scale;
-            softmax(scores.mask_fill(masked, f32::NEG_INFINITY), 3).matmul(v)
+            let scores = scores.mask_fill(grouped_mask(hidden, q_len, k_len), f32::NEG_INFINITY);
+            softmax(scores, 3)
+                .matmul(v)
+                .reshape([batch, heads, q_len, head_dim])
         }
         AttentionKernel::Fused => {
-            let masked = full_mask(&q.device());
+            let hidden =
+                masked_tensor::<B, _>(mask.mask, mask.positions, mask.key_columns, &q.device());
+            let rows = hidden.dims()[0];
+            let hidden = hidden
+                .reshape([rows, 1, q_len, k_len])
+                .expand([batch, heads, q_len, k_len]);
             let options = AttentionModuleOptions {
                 scale: Some(scale),
                 softcap: None,
                 is_causal: false,
             };
-            attention(q, k, v, Some(masked), None, options)
+            attention(
+                q,
+                repeat_kv(k, groups),
+                repeat_kv(v, groups),
+                Some(hidden),
+                None,
+                options,
+            )
         }
         AttentionKernel::Tiled { block } => tiled(q, k, v, mask, scale, block.max(1)),
     }
+}
+
+/// Repeats each key/value head for the query heads of its group.
+///
+/// # Shapes
+/// - x: `[batch, kv_heads, seq, head_dim]` → `[batch, kv_heads·groups, seq, head_dim]`
+pub fn repeat_kv<B: Backend>(x: Tensor<B, 4>, groups: usize) -> Tensor<B, 4> {
+    if groups == 1 {
+        return x;
+    }
+    let [b, kv, s, d] = x.dims();
+    x.unsqueeze_dim::<5>(2)
+        .expand([b, kv, groups, s, d])
+        .reshape([b, kv * groups, s, d])
 }
 
 /// The flash-style kernel: see [`AttentionKernel::Tiled`].
@@ -94,17 +134,24 @@ fn tiled<B: Backend>(
     block: usize,
 ) -> Tensor<B, 4> {
     let [batch, heads, q_len, head_dim] = q.dims();
-    let k_len = k.dims()[2];
+    let [_, kv_heads, k_len, _] = k.dims();
+    let groups = heads / kv_heads;
     let device = q.device();
     let start = mask.positions.start;
+    let q = q.reshape([batch, kv_heads, groups, q_len, head_dim]);
     let mut outputs = Vec::with_capacity(q_len.div_ceil(block));
     for q0 in (0..q_len).step_by(block) {
         let bq = block.min(q_len - q0);
-        let q_tile = q.clone().narrow(2, q0, bq) * scale;
+        let rows_per_tile = groups * bq;
+        let q_tile =
+            q.clone()
+                .narrow(3, q0, bq)
+                .reshape([batch, kv_heads, rows_per_tile, head_dim])
+                * scale;
         // Running maximum, sum of exponentials and weighted values, per query row.
-        let mut m = Tensor::<B, 4>::full([batch, heads, bq, 1], HIDDEN, &device);
-        let mut l = Tensor::<B, 4>::zeros([batch, heads, bq, 1], &device);
-        let mut acc = Tensor::<B, 4>::zeros([batch, heads, bq, head_dim], &device);
+        let mut m = Tensor::<B, 4>::full([batch, kv_heads, rows_per_tile, 1], HIDDEN, &device);
+        let mut l = Tensor::<B, 4>::zeros([batch, kv_heads, rows_per_tile, 1], &device);
+        let mut acc = Tensor::<B, 4>::zeros([batch, kv_heads, rows_per_tile, head_dim], &device);
         for k0 in (0..k_len).step_by(block) {
             let bk = block.min(k_len - k0);
             let columns = start + q0..start + q0 + bq;
@@ -119,8 +166,9 @@ fn tiled<B: Backend>(
             }
             let hidden =
                 Tensor::<B, 3, Bool>::from_data(TensorData::new(hidden, [rows, bq, bk]), &device)
-                    .reshape([rows, 1, bq, bk])
-                    .expand([batch, heads, bq, bk]);
+                    .reshape([rows, 1, 1, bq, bk])
+                    .expand([batch, kv_heads, groups, bq, bk])
+                    .reshape([batch, kv_heads, rows_per_tile, bk]);
             let scores = q_tile
                 .clone()
                 .matmul(k.clone().narrow(2, k0, bk).swap_dims(2, 3))
@@ -132,7 +180,7 @@ fn tiled<B: Backend>(
             acc = acc * correction + p.matmul(v.clone().narrow(2, k0, bk));
             m = m_new;
         }
-        outputs.push(acc / l);
+        outputs.push((acc / l).reshape([batch, kv_heads, groups, bq, head_dim]));
     }
-    Tensor::cat(outputs, 2)
+    Tensor::cat(outputs, 3).reshape([batch, heads, q_len, head_dim])
 }

@@ -4,7 +4,7 @@ mod gqa;
 mod kernel;
 
 pub use gqa::{AttentionShape, GroupedQueryAttention};
-pub use kernel::{AttentionKernel, MaskInput, scaled_dot_product};
+pub use kernel::{AttentionKernel, MaskInput, repeat_kv, scaled_dot_product};
 
 use burn::module::{Module, ModuleDisplay};
 use burn::tensor::{Tensor, backend::Backend};
