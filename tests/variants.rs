@@ -134,13 +134,17 @@ fn tiled_and_fused_equal_naive_for_every_mask() {
         Positions::new(2, 0, 13),
         Positions::padded(vec![0, 4], 0, 13),
     ] {
-        let (q, k, v) = (
-            random([2, 3, 13, 8]),
-            random([2, 3, 13, 8]),
-            random([2, 3, 13, 8]),
-        );
-        let columns: Vec<usize> = (0..13).collect();
-        for mask in &masks {
+        // kv heads = heads (MHA), and 1 (MQA: the grouped path).
+        for (kv, mask) in [3, 1]
+            .into_iter()
+            .flat_map(|kv| masks.iter().map(move |m| (kv, m)))
+        {
+            let (q, k, v) = (
+                random([2, 3, 13, 8]),
+                random([2, kv, 13, 8]),
+                random([2, kv, 13, 8]),
+            );
+            let columns: Vec<usize> = (0..13).collect();
             let input = MaskInput {
                 mask: mask.as_ref(),
                 positions: &positions,
@@ -157,7 +161,7 @@ fn tiled_and_fused_equal_naive_for_every_mask() {
                 let diff = max_diff(run(kernel), naive.clone());
                 assert!(
                     diff <= 1e-5,
-                    "{kernel:?} vs naive, {}: {diff:e}",
+                    "{kernel:?} vs naive, {}, {kv} kv heads: {diff:e}",
                     mask.name()
                 );
             }

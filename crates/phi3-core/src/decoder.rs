@@ -169,7 +169,24 @@ impl<B: Backend, A: Attention<B>, N: Norm<B>, P: PositionEncoding<B>> CausalLm<B
     /// # Shapes
     /// - input_ids: `[batch, seq]` → `[batch, seq, vocab]`
     pub fn forward(&self, input_ids: Tensor<B, 2, Int>) -> Result<Tensor<B, 3>> {
-        Ok(self.lm_head.forward(self.model.forward(input_ids)?))
+        Ok(self.logits(self.model.forward(input_ids)?))
+    }
+
+    /// `lm_head` applied to hidden states, as one 2-D matmul. Same numbers as
+    /// `self.lm_head.forward(hidden)`, but a tied `lm_head` (a transposed view of the embedding,
+    /// which the library keeps instead of a second copy) is read in place: Burn's `linear`
+    /// reshapes its weight, which on Flex copies a strided view on every call.
+    ///
+    /// # Shapes
+    /// - hidden: `[batch, seq, hidden]` → `[batch, seq, vocab]`
+    pub fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
+        let [batch, seq, width] = hidden.dims();
+        let weight = self.lm_head.weight.val();
+        let vocab = weight.dims()[1];
+        hidden
+            .reshape([batch * seq, width])
+            .matmul(weight)
+            .reshape([batch, seq, vocab])
     }
 
     /// An empty cache for up to `capacity` columns: a ring buffer for every layer whose mask

@@ -233,8 +233,7 @@ impl<B: Backend, A: Attention<B>, N: Norm<B>, P: PositionEncoding<B>> CausalLm<B
             let hidden = self.model.forward_with(ids, &positions, cache.as_mut())?;
             let last = hidden.narrow(1, end - start - 1, 1);
             let logits: Vec<f32> = self
-                .lm_head
-                .forward(last)
+                .logits(last)
                 .into_data()
                 .to_vec::<f32>()
                 .map_err(|e| Phi3Error::Sampling(format!("{e:?}")))?;

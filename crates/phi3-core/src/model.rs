@@ -269,8 +269,13 @@ impl<B: Backend> Phi3ForCausalLM<B> {
         }
         let final_norm = norm(src, "model.norm.weight")?;
         // Tied checkpoints usually omit lm_head.weight; when one is present anyway it is used.
+        // A tied head is a transposed view of the embedding, not a second copy: `CausalLm::logits`
+        // multiplies by it in place.
         let lm_head = if config.tie_word_embeddings && !src.contains("lm_head.weight") {
-            linear_from_checkpoint(embed.clone())
+            Linear {
+                weight: Param::from_tensor(embed.clone().transpose()),
+                bias: None,
+            }
         } else {
             linear_from_checkpoint(matrix(src, "lm_head.weight", v, h)?)
         };

@@ -1,5 +1,5 @@
 //! The GGUF container (versions 2 and 3): header, metadata, tensor infos, aligned data, read
-//! from a memory map. Every length and offset is checked against the file before anything is
+//! from a memory map (tensor data is read from the file as needed). Every length and offset is checked against the file before anything is
 //! allocated from it, so a damaged or hostile file is an error, never a panic or a huge
 //! allocation.
 
@@ -85,7 +85,7 @@ impl TensorInfo {
 /// An opened GGUF file.
 pub struct GgufFile {
     path: PathBuf,
-    map: Mmap,
+    file: std::fs::File,
     /// Format version (2 or 3).
     pub version: u32,
     /// Metadata key → value.
@@ -222,7 +222,7 @@ impl GgufFile {
         let (version, metadata, tensors) = Self::parse(&map, path)?;
         Ok(Self {
             path: path.into(),
-            map,
+            file,
             version,
             metadata,
             tensors,
@@ -345,11 +345,23 @@ impl GgufFile {
                 expected: vec![],
             })?;
         let mut out = Vec::with_capacity(info.numel());
-        dequantize(
-            info.ty,
-            &self.map[info.offset..info.offset + info.bytes],
-            &mut out,
-        );
+        dequantize(info.ty, &self.raw(info)?, &mut out);
         Ok((out, info.shape()))
+    }
+
+    /// A tensor's stored bytes. Read from the file rather than through the map (which only
+    /// serves the header), so the file's pages do not stay resident beside the dequantised
+    /// weights.
+    fn raw(&self, info: &TensorInfo) -> Result<Vec<u8>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let io = |source| Phi3Error::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let mut bytes = vec![0u8; info.bytes];
+        let mut file = &self.file;
+        file.seek(SeekFrom::Start(info.offset as u64)).map_err(io)?;
+        file.read_exact(&mut bytes).map_err(io)?;
+        Ok(bytes)
     }
 }
