@@ -7,6 +7,7 @@
 
 pub mod attention;
 pub mod cache;
+pub mod linear;
 pub mod mask;
 pub mod position;
 pub mod positions;
@@ -16,6 +17,7 @@ pub use attention::{
     scaled_dot_product,
 };
 pub use cache::{CachedKv, DenseCache, KvCache, WindowCache};
+pub use linear::linear;
 pub use mask::{
     AttentionMask, Causal, FixedSparse, LocalGlobal, MaskSchedule, SlidingWindow, StridedSparse,
     hidden_tile, masked_tensor,

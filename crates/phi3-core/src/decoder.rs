@@ -4,7 +4,7 @@
 
 use burn::module::{Module, ModuleDisplay, Param};
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
-use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
+use burn::tensor::{DType, Int, Tensor, TensorData, backend::Backend};
 use phi3_attention::{Attention, PositionEncoding, Positions};
 
 use crate::cache::ModelCache;
@@ -98,9 +98,9 @@ impl<B: Backend, A: Attention<B>, N: Norm<B>, P: PositionEncoding<B>> DecoderMod
                 max,
             });
         }
-        let mut x = self
-            .rotary_emb
-            .embed(self.embed_tokens.forward(input_ids), positions);
+        // Embeddings may be stored in 16 bits; activations are f32.
+        let embedded = self.embed_tokens.forward(input_ids).cast(DType::F32);
+        let mut x = self.rotary_emb.embed(embedded, positions);
         for (i, layer) in self.layers.iter().enumerate() {
             let layer_cache = cache.as_deref_mut().map(|c| c.layer(i));
             x = layer.forward(x, &self.rotary_emb, positions, layer_cache);
@@ -180,13 +180,7 @@ impl<B: Backend, A: Attention<B>, N: Norm<B>, P: PositionEncoding<B>> CausalLm<B
     /// # Shapes
     /// - hidden: `[batch, seq, hidden]` → `[batch, seq, vocab]`
     pub fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
-        let [batch, seq, width] = hidden.dims();
-        let weight = self.lm_head.weight.val();
-        let vocab = weight.dims()[1];
-        hidden
-            .reshape([batch * seq, width])
-            .matmul(weight)
-            .reshape([batch, seq, vocab])
+        phi3_attention::linear(&self.lm_head, hidden)
     }
 
     /// An empty cache for up to `capacity` columns: a ring buffer for every layer whose mask

@@ -4,6 +4,7 @@ use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::silu;
 use burn::tensor::{Tensor, backend::Backend};
+use phi3_attention::linear;
 
 /// `down_proj(up · silu(gate))` where `gate_up_proj` yields `[gate | up]`.
 #[derive(Module, Debug)]
@@ -30,10 +31,10 @@ impl<B: Backend> Phi3Mlp<B> {
     /// # Shapes
     /// - x: `[batch, seq, hidden]` → `[batch, seq, hidden]`
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let gate_up = self.gate_up_proj.forward(x);
+        let gate_up = linear(&self.gate_up_proj, x);
         let intermediate = gate_up.dims()[2] / 2;
         let gate = gate_up.clone().narrow(2, 0, intermediate);
         let up = gate_up.narrow(2, intermediate, intermediate);
-        self.down_proj.forward(up * silu(gate))
+        linear(&self.down_proj, up * silu(gate))
     }
 }

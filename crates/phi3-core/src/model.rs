@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use burn::module::Param;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
-use burn::tensor::{Tensor, backend::Backend};
+use burn::tensor::{DType, Tensor, backend::Backend};
 use phi3_attention::{
     AttentionKernel, AttentionMask, AttentionShape, Causal, GroupedQueryAttention, RotaryEmbedding,
     RotaryEmbeddingConfig, SlidingWindow,
@@ -40,8 +40,14 @@ pub type Phi3ForCausalLM<B> = CausalLm<B, GroupedQueryAttention<B>, RmsNorm<B>, 
 /// at a time). A transposed *view* would avoid that copy, but Burn's `linear` op reshapes the
 /// weight to the input's rank, and on Flex reshaping a strided view copies the whole matrix on
 /// every call (measured: 75% of SmolLM2's decode time; docs/performance.md).
-fn linear_from_checkpoint<B: Backend>(weight: Tensor<B, 2>) -> Linear<B> {
+fn linear_from_checkpoint<B: Backend>(weight: Tensor<B, 2>, dtype: DType) -> Linear<B> {
     let [out, inp] = weight.dims();
+    // 16-bit weights (`load_as`) halve the bytes a decode step reads; activations stay f32.
+    let weight = if weight.dtype() == dtype {
+        weight
+    } else {
+        weight.cast(dtype)
+    };
     let contiguous = weight
         .transpose()
         .reshape([1, inp, out])
@@ -49,6 +55,17 @@ fn linear_from_checkpoint<B: Backend>(weight: Tensor<B, 2>) -> Linear<B> {
     Linear {
         weight: Param::from_tensor(contiguous),
         bias: None,
+    }
+}
+
+/// The weight types the loader can store.
+fn check_dtype(dtype: DType) -> Result<()> {
+    match dtype {
+        DType::F32 | DType::F16 | DType::BF16 => Ok(()),
+        other => Err(crate::error::Phi3Error::Config {
+            field: "dtype",
+            message: format!("{other:?} is not a weight type; expected F32, F16 or BF16"),
+        }),
     }
 }
 
@@ -120,18 +137,15 @@ impl<B: Backend> Phi3ForCausalLM<B> {
     }
 
     /// Loads a model from a Hugging Face checkpoint directory (Phi-3 or Llama: `config.json` +
-    /// safetensors) or a `.gguf` file (architectures `phi3` and `llama`).
+    /// safetensors) or a `.gguf` file (architectures `phi3` and `llama`), with f32 weights.
     pub fn load(path: impl AsRef<Path>, device: &B::Device) -> Result<Self> {
-        let path = path.as_ref();
-        if path.is_file()
-            && path
-                .extension()
-                .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
-        {
-            Self::from_gguf(&GgufFile::open(path)?, device)
-        } else {
-            Self::from_dir(path, device)
-        }
+        Self::load_as(path, device, DType::F32)
+    }
+
+    /// [`Self::load`] with the matrices (embedding, projections, `lm_head`) stored as `dtype`:
+    /// `F32`, `F16` or `BF16`. Norms and activations stay f32.
+    pub fn load_as(path: impl AsRef<Path>, device: &B::Device, dtype: DType) -> Result<Self> {
+        Ok(Self::load_with_tokenizer_as(path, device, dtype)?.0)
     }
 
     /// [`Self::load`] plus the model's tokenizer when it has one: a GGUF file's
@@ -140,6 +154,16 @@ impl<B: Backend> Phi3ForCausalLM<B> {
         path: impl AsRef<Path>,
         device: &B::Device,
     ) -> Result<(Self, Option<Tokenizer>)> {
+        Self::load_with_tokenizer_as(path, device, DType::F32)
+    }
+
+    /// [`Self::load_with_tokenizer`] with matrices stored as `dtype` (see [`Self::load_as`]).
+    pub fn load_with_tokenizer_as(
+        path: impl AsRef<Path>,
+        device: &B::Device,
+        dtype: DType,
+    ) -> Result<(Self, Option<Tokenizer>)> {
+        check_dtype(dtype)?;
         let path = path.as_ref();
         if path.is_file()
             && path
@@ -151,13 +175,21 @@ impl<B: Backend> Phi3ForCausalLM<B> {
                 Some(_) => Some(tokenizer_from_gguf(&file)?),
                 None => None,
             };
-            Ok((Self::from_gguf(&file, device)?, tokenizer))
+            let config = config_from_gguf(&file)?;
+            let mut weights = GgufWeights::new(&file, &config);
+            let model = Self::from_weights_as(&config, &mut weights, device, dtype)?;
+            weights.finish()?;
+            Ok((model, tokenizer))
         } else {
             let tokenizer = match path.join("tokenizer.json").is_file() {
                 true => Some(Tokenizer::from_dir(path)?),
                 false => None,
             };
-            Ok((Self::from_dir(path, device)?, tokenizer))
+            let config = Phi3Config::from_file(path.join("config.json"))?;
+            let mut checkpoint = Checkpoint::open(path)?;
+            let model = Self::from_weights_as(&config, &mut checkpoint, device, dtype)?;
+            checkpoint.finish()?;
+            Ok((model, tokenizer))
         }
     }
 
@@ -180,15 +212,26 @@ impl<B: Backend> Phi3ForCausalLM<B> {
         Ok(model)
     }
 
-    /// Builds the model from a weight source, one tensor at a time. Tensor names are Hugging
-    /// Face's and live only here. Llama checkpoints keep Q, K, V and gate, up apart; they are
-    /// fused here (one layer at a time) into the `qkv_proj` and `gate_up_proj` the decoder runs.
+    /// [`Self::from_weights_as`] with f32 weights.
     pub fn from_weights<S: WeightSource>(
         config: &Phi3Config,
         src: &mut S,
         device: &B::Device,
     ) -> Result<Self> {
+        Self::from_weights_as(config, src, device, DType::F32)
+    }
+
+    /// Builds the model from a weight source, one tensor at a time, matrices stored as `dtype`. Tensor names are Hugging
+    /// Face's and live only here. Llama checkpoints keep Q, K, V and gate, up apart; they are
+    /// fused here (one layer at a time) into the `qkv_proj` and `gate_up_proj` the decoder runs.
+    pub fn from_weights_as<S: WeightSource>(
+        config: &Phi3Config,
+        src: &mut S,
+        device: &B::Device,
+        dtype: DType,
+    ) -> Result<Self> {
         config.validate()?;
+        check_dtype(dtype)?;
         let (v, h, i) = (
             config.vocab_size,
             config.hidden_size,
@@ -225,6 +268,11 @@ impl<B: Backend> Phi3ForCausalLM<B> {
             };
 
         let embed = src.tensor::<B, 2>("model.embed_tokens.weight", [v, h], device)?;
+        let embed = if dtype == DType::F32 {
+            embed
+        } else {
+            embed.cast(dtype)
+        };
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
         for n in 0..config.num_hidden_layers {
             let p = format!("model.layers.{n}");
@@ -246,17 +294,15 @@ impl<B: Backend> Phi3ForCausalLM<B> {
             layers.push(DecoderLayer {
                 self_attn: GroupedQueryAttention::new(
                     shape,
-                    linear_from_checkpoint(qkv),
-                    linear_from_checkpoint(o),
+                    linear_from_checkpoint(qkv, dtype),
+                    linear_from_checkpoint(o, dtype),
                 ),
                 mlp: Phi3Mlp {
-                    gate_up_proj: linear_from_checkpoint(gate_up),
-                    down_proj: linear_from_checkpoint(matrix(
-                        src,
-                        &format!("{mlp}.down_proj.weight"),
-                        h,
-                        i,
-                    )?),
+                    gate_up_proj: linear_from_checkpoint(gate_up, dtype),
+                    down_proj: linear_from_checkpoint(
+                        matrix(src, &format!("{mlp}.down_proj.weight"), h, i)?,
+                        dtype,
+                    ),
                 },
                 input_layernorm: norm(src, &format!("{p}.input_layernorm.weight"))?,
                 post_attention_layernorm: norm(
@@ -277,7 +323,7 @@ impl<B: Backend> Phi3ForCausalLM<B> {
                 bias: None,
             }
         } else {
-            linear_from_checkpoint(matrix(src, "lm_head.weight", v, h)?)
+            linear_from_checkpoint(matrix(src, "lm_head.weight", v, h)?, dtype)
         };
         Ok(Self {
             model: DecoderModel {

@@ -8,6 +8,7 @@ use burn::tensor::{Tensor, backend::Backend};
 use super::Attention;
 use super::kernel::{AttentionKernel, MaskInput, scaled_dot_product};
 use crate::cache::{CachedKv, KvCache};
+use crate::linear::linear;
 use crate::mask::AttentionMask;
 use crate::position::PositionEncoding;
 use crate::positions::Positions;
@@ -123,7 +124,7 @@ impl<B: Backend> Attention<B> for GroupedQueryAttention<B> {
     ) -> Tensor<B, 3> {
         let [batch, seq, _] = x.dims();
         let (h, kv, d) = (self.heads, self.kv_heads, self.head_dim);
-        let qkv = self.qkv_proj.forward(x); // [b, s, (h + 2kv)·d]
+        let qkv = linear(&self.qkv_proj, x); // [b, s, (h + 2kv)·d]
         let heads = |t: Tensor<B, 3>, n: usize| t.reshape([batch, seq, n, d]).swap_dims(1, 2);
         let q = heads(qkv.clone().narrow(2, 0, h * d), h); // [b, h, s, d]
         let k = heads(qkv.clone().narrow(2, h * d, kv * d), kv); // [b, kv, s, d]
@@ -149,7 +150,9 @@ impl<B: Backend> Attention<B> for GroupedQueryAttention<B> {
         };
         let scale = (d as f64).powf(-0.5);
         let out = scaled_dot_product(self.kernel, q, keys, values, mask, scale);
-        self.o_proj
-            .forward(out.swap_dims(1, 2).reshape([batch, seq, h * d]))
+        linear(
+            &self.o_proj,
+            out.swap_dims(1, 2).reshape([batch, seq, h * d]),
+        )
     }
 }

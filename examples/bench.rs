@@ -1,0 +1,198 @@
+//! Prefill and decode speed in llama-bench's terms: `ppN` = tokens/s processing an N-token
+//! prompt, `tgN` = tokens/s generating N tokens one at a time with the KV cache. Medians of
+//! `--repeats` runs after a warm-up; tokenization and sampling are outside the timed region
+//! (random prompt ids, argmax after the clock stops); logits are read back — which synchronises
+//! the device — before the clock is read. Also prints load time and peak memory.
+//!
+//! ```text
+//! cargo run --release --example bench -- --model ~/.cache/phi3/models/SmolLM2-135M-Instruct.Q4_1.gguf \
+//!     --dtype f32 -p 128,512 -n 100 --threads 2
+//! ```
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Parser;
+use phi3::attention::Positions;
+use phi3::burn::tensor::{DType, Int, Tensor, TensorData};
+use phi3::device::{Cpu, cpu};
+use phi3::{Phi3Error, Phi3ForCausalLM};
+
+#[derive(Parser)]
+#[command(about = "Prefill (ppN) and decode (tgN) tokens/s of a checkpoint")]
+struct Args {
+    /// A `.gguf` file or a checkpoint directory.
+    #[arg(long)]
+    model: PathBuf,
+    /// Weight type of the matrices: f32, f16 or bf16.
+    #[arg(long, default_value = "f32")]
+    dtype: String,
+    /// Prompt lengths for the prefill tests.
+    #[arg(short = 'p', value_delimiter = ',', default_value = "128,512")]
+    prompts: Vec<usize>,
+    /// Tokens to generate in the decode test.
+    #[arg(short = 'n', default_value_t = 100)]
+    new_tokens: usize,
+    /// Worker threads (rayon's global pool, which Flex's gemm uses).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Timed runs per test (after one warm-up run).
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Peak resident memory of this process so far, in bytes (Linux `VmHWM`).
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+fn ids(model: &Phi3ForCausalLM<Cpu>, n: usize, seed: u64) -> Vec<u32> {
+    // A fixed pseudo-random prompt (no tokenizer in the timed path).
+    let vocab = model.config.vocab_size as u64;
+    (0..n as u64)
+        .map(|i| ((i * 2654435761 + seed * 40503 + 17) % vocab) as u32)
+        .collect()
+}
+
+fn tensor(ids: &[u32]) -> Tensor<Cpu, 2, Int> {
+    let data: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
+    Tensor::from_data(TensorData::new(data, [1, ids.len()]), &cpu())
+}
+
+/// Seconds to prefill `prompt` (cache on) and read the last position's logits.
+fn prefill(model: &Phi3ForCausalLM<Cpu>, prompt: &[u32]) -> Result<f64, Phi3Error> {
+    let mut cache = model.new_cache(prompt.len() + 1);
+    let start = Instant::now();
+    let hidden = model.model.forward_with(
+        tensor(prompt),
+        &Positions::new(1, 0, prompt.len()),
+        Some(&mut cache),
+    )?;
+    let logits = model
+        .logits(hidden.narrow(1, prompt.len() - 1, 1))
+        .into_data();
+    let elapsed = start.elapsed().as_secs_f64();
+    std::hint::black_box(logits);
+    Ok(elapsed)
+}
+
+/// Seconds to generate `n` tokens greedily after a one-token prompt (the prompt not counted).
+fn decode(model: &Phi3ForCausalLM<Cpu>, n: usize) -> Result<f64, Phi3Error> {
+    let mut cache = model.new_cache(n + 1);
+    let mut next = 1u32;
+    let mut timed = 0.0;
+    for step in 0..=n {
+        let start = Instant::now();
+        let hidden = model.model.forward_with(
+            tensor(&[next]),
+            &Positions::new(1, step, 1),
+            Some(&mut cache),
+        )?;
+        let logits: Vec<f32> = model
+            .logits(hidden)
+            .into_data()
+            .to_vec()
+            .map_err(|e| Phi3Error::Sampling(format!("{e:?}")))?;
+        if step > 0 {
+            timed += start.elapsed().as_secs_f64();
+        }
+        next = phi3::sampling::argmax(&logits).map_err(|e| Phi3Error::Sampling(e.to_string()))?;
+    }
+    Ok(timed)
+}
+
+fn run(args: Args) -> Result<(), Phi3Error> {
+    if let Some(n) = args.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .ok();
+    }
+    let dtype = match args.dtype.as_str() {
+        "f32" => DType::F32,
+        "f16" => DType::F16,
+        "bf16" => DType::BF16,
+        other => {
+            return Err(Phi3Error::Config {
+                field: "dtype",
+                message: format!("{other:?}: expected f32, f16 or bf16"),
+            });
+        }
+    };
+    let start = Instant::now();
+    let model = Phi3ForCausalLM::<Cpu>::load_as(&args.model, &cpu(), dtype)?;
+    let load_s = start.elapsed().as_secs_f64();
+    let load_peak = peak_rss();
+    let f32_bytes = model.parameter_count() * 4;
+
+    let mut results = vec![];
+    for &p in &args.prompts {
+        let prompt = ids(&model, p, p as u64);
+        prefill(&model, &prompt)?; // warm-up
+        let times = (0..args.repeats)
+            .map(|_| prefill(&model, &prompt))
+            .collect::<Result<Vec<_>, _>>()?;
+        results.push((format!("pp{p}"), p as f64 / median(times)));
+    }
+    let n = args.new_tokens;
+    decode(&model, n.min(8))?; // warm-up
+    let times = (0..args.repeats)
+        .map(|_| decode(&model, n))
+        .collect::<Result<Vec<_>, _>>()?;
+    results.push((format!("tg{n}"), n as f64 / median(times)));
+
+    if args.json {
+        let tests: serde_json::Map<String, serde_json::Value> = results
+            .iter()
+            .map(|(k, v)| (k.clone(), (*v).into()))
+            .collect();
+        let out = serde_json::json!({
+            "model": args.model, "dtype": args.dtype, "threads": args.threads, "load_s": load_s,
+            "peak_rss_after_load": load_peak, "peak_rss": peak_rss(), "weights_f32_bytes": f32_bytes, "tokens_per_s": tests,
+        });
+        println!("{out}");
+    } else {
+        println!(
+            "model {} ({} parameters), weights {}, threads {:?}",
+            args.model.display(),
+            model.parameter_count(),
+            args.dtype,
+            args.threads
+        );
+        println!(
+            "load {load_s:.2} s; peak RSS after load {:.0} MB (weights at f32: {:.0} MB)",
+            load_peak.unwrap_or(0) as f64 / 1e6,
+            f32_bytes as f64 / 1e6
+        );
+        for (name, tps) in &results {
+            println!(
+                "{name:>8}  {tps:>9.1} tokens/s  (median of {})",
+                args.repeats
+            );
+        }
+        println!("peak RSS {:.0} MB", peak_rss().unwrap_or(0) as f64 / 1e6);
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! 16-bit weights (`load_as(.., DType::F16 | DType::BF16)`): the same model within stated bounds.
+//!
+//! Bounds: the oracle fixtures are tiny random models whose logits are O(1-10). Rounding every
+//! matrix to f16 (11-bit significand) moves logits by at most 2e-2 here, to bf16 (8 bits) by at
+//! most 1.5e-1; argmax must agree wherever transformers' top-2 margin exceeds 4× that bound.
+
+use std::path::PathBuf;
+
+use phi3::Phi3ForCausalLM;
+use phi3::burn::tensor::DType;
+use phi3::device::{Cpu, cpu};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Case {
+    input_ids: Vec<u32>,
+    logits: Vec<Vec<f32>>,
+}
+
+#[derive(Deserialize)]
+struct Expected {
+    cases: Vec<Case>,
+}
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+#[test]
+fn half_precision_weights_stay_close_to_the_oracle() {
+    for (dtype, bound) in [(DType::F16, 2e-2f32), (DType::BF16, 1.5e-1)] {
+        for name in ["mha", "gqa", "longrope", "partial_rotary_tied", "llama"] {
+            let device = cpu();
+            let model = Phi3ForCausalLM::<Cpu>::load_as(fixture(name), &device, dtype).unwrap();
+            let expected: Expected = serde_json::from_str(
+                &std::fs::read_to_string(fixture(name).join("expected.json")).unwrap(),
+            )
+            .unwrap();
+            for case in &expected.cases {
+                let logits = model
+                    .forward(model.input_ids(&case.input_ids, &device).unwrap())
+                    .unwrap();
+                let got: Vec<f32> = logits.into_data().to_vec().unwrap();
+                let vocab = got.len() / case.input_ids.len();
+                let mut worst = 0.0f32;
+                for (row, want) in got.chunks(vocab).zip(&case.logits) {
+                    worst = row
+                        .iter()
+                        .zip(want)
+                        .map(|(a, b)| (a - b).abs())
+                        .fold(worst, f32::max);
+                    let mut sorted = want.clone();
+                    sorted.sort_by(|a, b| b.total_cmp(a));
+                    if sorted[0] - sorted[1] > 4.0 * bound {
+                        let argmax = |v: &[f32]| phi3::sampling::argmax(v).unwrap();
+                        assert_eq!(argmax(row), argmax(want), "{name} {dtype:?}: argmax");
+                    }
+                }
+                eprintln!("{name} {dtype:?}: logits max |Δ| {worst:.2e}");
+                assert!(
+                    worst <= bound,
+                    "{name} {dtype:?}: logits max |Δ| {worst:e} > {bound:e}"
+                );
+            }
+        }
+    }
+}
