@@ -67,3 +67,62 @@ fn half_precision_weights_stay_close_to_the_oracle() {
         }
     }
 }
+
+/// An f16 *checkpoint* (safetensors dtype F16) loads, upcast to f32 at load time.
+#[test]
+fn f16_safetensors_checkpoint_loads() {
+    use safetensors::tensor::TensorView;
+    use safetensors::{Dtype, SafeTensors};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixture("gqa").join("config.json"),
+        dir.path().join("config.json"),
+    )
+    .unwrap();
+    let bytes = std::fs::read(fixture("gqa").join("model.safetensors")).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let converted: Vec<(String, Vec<usize>, Vec<u8>)> = file
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            let data: Vec<u8> = view
+                .data()
+                .chunks_exact(4)
+                .flat_map(|b| {
+                    half::f16::from_f32(f32::from_le_bytes(b.try_into().unwrap())).to_le_bytes()
+                })
+                .collect();
+            (name, view.shape().to_vec(), data)
+        })
+        .collect();
+    let views: Vec<(String, TensorView)> = converted
+        .iter()
+        .map(|(n, s, d)| {
+            (
+                n.clone(),
+                TensorView::new(Dtype::F16, s.clone(), d).unwrap(),
+            )
+        })
+        .collect();
+    safetensors::serialize_to_file(views, None, &dir.path().join("model.safetensors")).unwrap();
+
+    let device = cpu();
+    let model = Phi3ForCausalLM::<Cpu>::from_dir(dir.path(), &device).unwrap();
+    let expected: Expected = serde_json::from_str(
+        &std::fs::read_to_string(fixture("gqa").join("expected.json")).unwrap(),
+    )
+    .unwrap();
+    let case = &expected.cases[0];
+    let got: Vec<f32> = model
+        .forward(model.input_ids(&case.input_ids, &device).unwrap())
+        .unwrap()
+        .into_data()
+        .to_vec()
+        .unwrap();
+    let worst = got
+        .iter()
+        .zip(case.logits.concat())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst <= 2e-2, "f16 checkpoint: logits max |Δ| {worst:e}");
+}

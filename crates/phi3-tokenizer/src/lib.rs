@@ -129,7 +129,44 @@ impl Tokenizer {
             tokenizer.bos_token = config.bos_token.map(|t| t.text().to_string());
             tokenizer.eos_token = config.eos_token.map(|t| t.text().to_string());
         }
+        let added_path = dir.join("added_tokens.json");
+        if added_path.exists() {
+            tokenizer.add_tokens_file(&added_path)?;
+        }
         Ok(tokenizer)
+    }
+
+    /// Adds the special tokens of an `added_tokens.json` (`{"<|end|>": 32007, ...}`) that the
+    /// vocabulary lacks. Each must land on its stated id.
+    fn add_tokens_file(&mut self, path: &Path) -> Result<(), TokenizerError> {
+        let text = std::fs::read_to_string(path).map_err(|e| load_error(path, e))?;
+        let tokens: std::collections::BTreeMap<String, u32> =
+            serde_json::from_str(&text).map_err(|e| load_error(path, e))?;
+        let mut by_id: Vec<(u32, String)> = tokens.into_iter().map(|(t, id)| (id, t)).collect();
+        by_id.sort();
+        for (id, token) in by_id {
+            match self.inner.token_to_id(&token) {
+                Some(existing) if existing == id => {}
+                Some(existing) => {
+                    return Err(load_error(
+                        path,
+                        format!("`{token}` is id {existing} in tokenizer.json, {id} here"),
+                    ));
+                }
+                None => {
+                    self.inner
+                        .add_special_tokens(&[tokenizers::AddedToken::from(token.clone(), true)]);
+                    let got = self.inner.token_to_id(&token);
+                    if got != Some(id) {
+                        return Err(load_error(
+                            path,
+                            format!("`{token}` should be id {id}, got {got:?}"),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Token ids of `text`; `add_special_tokens` applies the tokenizer's post-processor (BOS).

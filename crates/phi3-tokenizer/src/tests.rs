@@ -221,3 +221,35 @@ fn gguf_vocab_errors_are_typed() {
     let err = Tokenizer::from_gguf(vocab).err().unwrap();
     assert!(err.to_string().contains("rwkv"), "{err}");
 }
+
+#[test]
+fn added_tokens_json_adds_missing_special_tokens() {
+    // The bare Llama-2 vocabulary plus an added_tokens.json naming two of Phi-3's tokens.
+    let root =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tokenizer");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("tokenizer.json")).unwrap())
+            .unwrap();
+    json["added_tokens"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|t| t["id"].as_u64().unwrap() < 32000);
+    let dir = std::env::temp_dir().join(format!("phi3-added-tokens-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("tokenizer.json"), json.to_string()).unwrap();
+    std::fs::write(
+        dir.join("added_tokens.json"),
+        r#"{"<|endoftext|>": 32000, "<|assistant|>": 32001}"#,
+    )
+    .unwrap();
+    let t = Tokenizer::from_dir(&dir).unwrap();
+    assert_eq!(t.token_id("<|assistant|>"), Some(32001));
+    assert_eq!(t.encode("<|endoftext|>", false).unwrap(), vec![32000]);
+    // An id that does not follow the vocabulary is an error, not a silent renumbering.
+    std::fs::write(dir.join("added_tokens.json"), r#"{"<|user|>": 32010}"#).unwrap();
+    assert!(matches!(
+        Tokenizer::from_dir(&dir),
+        Err(TokenizerError::Load { .. })
+    ));
+    std::fs::remove_dir_all(&dir).ok();
+}
