@@ -44,16 +44,18 @@ fn gguf_path() -> PathBuf {
     path
 }
 
+/// What transformers recorded (tools/reference/make_smollm2_reference.py).
+fn expected() -> Expected {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/smollm2/expected.json"
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 #[test]
 fn smollm2_answers_paris_like_transformers() {
-    let expected: Expected = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/smollm2/expected.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
+    let expected = expected();
     let device = cpu();
     let file = GgufFile::open(gguf_path()).unwrap();
     let tokenizer = tokenizer_from_gguf(&file).unwrap();
@@ -105,14 +107,7 @@ fn smollm2_answers_paris_like_transformers() {
 /// P within 0.01 of transformers' f32 figure, the same top-5, the same first 10 greedy tokens.
 #[test]
 fn smollm2_with_f16_weights_still_answers_paris() {
-    let expected: Expected = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/smollm2/expected.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
+    let expected = expected();
     let device = cpu();
     let model =
         Phi3ForCausalLM::<Cpu>::load_as(gguf_path(), &device, phi3::burn::tensor::DType::F16)

@@ -55,6 +55,15 @@ impl Positions {
         column.checked_sub(self.padding[row])
     }
 
+    /// The position of every token of this call, row by row (`[batch * len]`, padding as 0), to
+    /// gather per-position table rows for a padded batch.
+    pub fn gather_index(&self) -> Vec<i64> {
+        (0..self.batch())
+            .flat_map(|r| (self.start..self.end()).map(move |c| (r, c)))
+            .map(|(r, c)| self.position(r, c).unwrap_or(0) as i64)
+            .collect()
+    }
+
     /// One more than the largest position in this call: the sequence length that decides
     /// length-dependent encodings such as LongRoPE.
     pub fn max_len(&self) -> usize {

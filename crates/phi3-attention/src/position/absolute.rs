@@ -19,12 +19,8 @@ fn rows_for<B: Backend>(table: Tensor<B, 2>, positions: &Positions) -> Tensor<B,
             .reshape([1, seq, hidden]);
     }
     let batch = positions.batch();
-    let index: Vec<i64> = (0..batch)
-        .flat_map(|r| (positions.start..positions.end()).map(move |c| (r, c)))
-        .map(|(r, c)| positions.position(r, c).unwrap_or(0) as i64)
-        .collect();
-    let index =
-        Tensor::<B, 1, Int>::from_data(TensorData::new(index, [batch * seq]), &table.device());
+    let index = TensorData::new(positions.gather_index(), [batch * seq]);
+    let index = Tensor::<B, 1, Int>::from_data(index, &table.device());
     table.select(0, index).reshape([batch, seq, hidden])
 }
 

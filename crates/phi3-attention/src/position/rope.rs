@@ -191,12 +191,8 @@ impl<B: Backend> PositionEncoding<B> for RotaryEmbedding<B> {
             // Left-padded rows: gather each row's own positions (padding gets position 0; its
             // queries and keys are masked anyway).
             let batch = positions.batch();
-            let index: Vec<i64> = (0..batch)
-                .flat_map(|r| (positions.start..positions.end()).map(move |c| (r, c)))
-                .map(|(r, c)| positions.position(r, c).unwrap_or(0) as i64)
-                .collect();
-            let index =
-                Tensor::<B, 1, Int>::from_data(TensorData::new(index, [batch * seq]), &q.device());
+            let index = TensorData::new(positions.gather_index(), [batch * seq]);
+            let index = Tensor::<B, 1, Int>::from_data(index, &q.device());
             let rows = |t: &Tensor<B, 2>| {
                 t.clone()
                     .select(0, index.clone())
