@@ -80,12 +80,7 @@ fn run(args: Args) -> Result<(), Phi3Error> {
     let all = floats(logits);
     let argmax: Vec<u32> = all
         .chunks(vocab)
-        .map(|row| {
-            phi3::sampling::argmax(row).map_err(|e| Phi3Error::Config {
-                field: "logits",
-                message: e.to_string(),
-            })
-        })
+        .map(|row| phi3::sampling::argmax(row).map_err(|e| Phi3Error::Sampling(e.to_string())))
         .collect::<Result<_, _>>()?;
     let last = &all[(seq - 1) * vocab..];
 

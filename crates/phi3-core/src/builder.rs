@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use burn::tensor::backend::Backend;
-use phi3_attention::{Attention, Causal, MaskSchedule, PositionEncoding, SlidingWindow};
+use phi3_attention::{
+    Attention, AttentionMask, Causal, MaskSchedule, PositionEncoding, SlidingWindow,
+};
 
 use crate::config::Phi3Config;
 use crate::decoder::CausalLm;
@@ -12,6 +14,14 @@ use crate::error::Result;
 use crate::layer::{BlockLayout, DecoderLayer};
 use crate::mlp::Phi3Mlp;
 use crate::norm::Norm;
+
+/// The mask a config describes: its `sliding_window`, or plain causal attention.
+pub(crate) fn config_mask(config: &Phi3Config) -> Arc<dyn AttentionMask> {
+    match config.sliding_window {
+        Some(window) => Arc::new(SlidingWindow { window }),
+        None => Arc::new(Causal),
+    }
+}
 
 /// Builds decoders with random weights from parts.
 ///
@@ -48,10 +58,7 @@ impl DecoderBuilder {
     /// config's sliding window), pre-norm blocks.
     pub fn new(config: Phi3Config) -> Result<Self> {
         config.validate()?;
-        let masks = match config.sliding_window {
-            Some(window) => MaskSchedule::uniform(Arc::new(SlidingWindow { window })),
-            None => MaskSchedule::uniform(Arc::new(Causal)),
-        };
+        let masks = MaskSchedule::uniform(config_mask(&config));
         Ok(Self {
             config,
             masks,

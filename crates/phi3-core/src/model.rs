@@ -2,16 +2,15 @@
 //! `Phi3ForCausalLM` (the stack plus `lm_head`).
 
 use std::path::Path;
-use std::sync::Arc;
 
 use burn::module::Param;
-use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::nn::{Embedding, Linear};
 use burn::tensor::{DType, Tensor, backend::Backend};
 use phi3_attention::{
-    AttentionKernel, AttentionMask, AttentionShape, Causal, GroupedQueryAttention, RotaryEmbedding,
-    RotaryEmbeddingConfig, SlidingWindow,
+    AttentionKernel, AttentionShape, GroupedQueryAttention, RotaryEmbedding, RotaryEmbeddingConfig,
 };
 
+use crate::builder::{DecoderBuilder, config_mask};
 use crate::config::Phi3Config;
 use crate::decoder::{CausalLm, DecoderModel};
 use crate::error::Result;
@@ -69,13 +68,6 @@ fn check_dtype(dtype: DType) -> Result<()> {
     }
 }
 
-fn layer_mask(config: &Phi3Config) -> Arc<dyn AttentionMask> {
-    match config.sliding_window {
-        Some(window) => Arc::new(SlidingWindow { window }),
-        None => Arc::new(Causal),
-    }
-}
-
 fn rotary<B: Backend>(config: &Phi3Config, device: &B::Device) -> Result<RotaryEmbedding<B>> {
     Ok(RotaryEmbeddingConfig::new(
         config.head_dim(),
@@ -97,43 +89,18 @@ fn attention_shape(config: &Phi3Config) -> AttentionShape {
 }
 
 impl<B: Backend> Phi3ForCausalLM<B> {
-    /// A model with random weights (Burn's default initialisers), for tests and benchmarks.
+    /// A model with random weights (Burn's default initialisers), for tests and benchmarks:
+    /// the Phi-3 composition built by [`DecoderBuilder`].
     pub fn init(config: &Phi3Config, device: &B::Device) -> Result<Self> {
-        config.validate()?;
-        let (h, eps) = (config.hidden_size, config.rms_norm_eps);
-        let layers = (0..config.num_hidden_layers)
-            .map(|_| {
-                DecoderLayer::new(
-                    GroupedQueryAttention::init(attention_shape(config), device),
-                    Phi3Mlp::init(h, config.intermediate_size, device),
-                    RmsNorm::init(h, eps, device),
-                    RmsNorm::init(h, eps, device),
-                    layer_mask(config),
-                )
-            })
-            .collect();
-        let embed_tokens = EmbeddingConfig::new(config.vocab_size, h).init(device);
-        let lm_head = if config.tie_word_embeddings {
-            Linear {
-                weight: Param::from_tensor(embed_tokens.weight.val().transpose()),
-                bias: None,
-            }
-        } else {
-            LinearConfig::new(h, config.vocab_size)
-                .with_bias(false)
-                .init(device)
-        };
-        Ok(Self {
-            model: DecoderModel {
-                embed_tokens,
-                layers,
-                norm: Some(RmsNorm::init(h, eps, device)),
-                rotary_emb: rotary(config, device)?,
-            },
-            lm_head,
-            config: config.clone(),
-            hf_tree: true,
-        })
+        let rotary_emb = rotary(config, device)?;
+        let mut model = DecoderBuilder::new(config.clone())?.build(
+            device,
+            |_, c| GroupedQueryAttention::init(attention_shape(c), device),
+            |c| RmsNorm::init(c.hidden_size, c.rms_norm_eps, device),
+            rotary_emb,
+        );
+        model.hf_tree = true;
+        Ok(model)
     }
 
     /// Loads a model from a Hugging Face checkpoint directory (Phi-3 or Llama: `config.json` +
@@ -175,39 +142,41 @@ impl<B: Backend> Phi3ForCausalLM<B> {
                 Some(_) => Some(tokenizer_from_gguf(&file)?),
                 None => None,
             };
-            let config = config_from_gguf(&file)?;
-            let mut weights = GgufWeights::new(&file, &config);
-            let model = Self::from_weights_as(&config, &mut weights, device, dtype)?;
-            weights.finish()?;
-            Ok((model, tokenizer))
+            Ok((Self::from_gguf_as(&file, device, dtype)?, tokenizer))
         } else {
             let tokenizer = match path.join("tokenizer.json").is_file() {
                 true => Some(Tokenizer::from_dir(path)?),
                 false => None,
             };
-            let config = Phi3Config::from_file(path.join("config.json"))?;
-            let mut checkpoint = Checkpoint::open(path)?;
-            let model = Self::from_weights_as(&config, &mut checkpoint, device, dtype)?;
-            checkpoint.finish()?;
-            Ok((model, tokenizer))
+            Ok((Self::from_dir_as(path, device, dtype)?, tokenizer))
         }
     }
 
     /// Loads `config.json` and the safetensors weights from a Hugging Face checkpoint directory.
     pub fn from_dir(dir: impl AsRef<Path>, device: &B::Device) -> Result<Self> {
+        Self::from_dir_as(dir, device, DType::F32)
+    }
+
+    /// [`Self::from_dir`] with matrices stored as `dtype` (see [`Self::load_as`]).
+    pub fn from_dir_as(dir: impl AsRef<Path>, device: &B::Device, dtype: DType) -> Result<Self> {
         let dir = dir.as_ref();
         let config = Phi3Config::from_file(dir.join("config.json"))?;
         let mut checkpoint = Checkpoint::open(dir)?;
-        let model = Self::from_weights(&config, &mut checkpoint, device)?;
+        let model = Self::from_weights_as(&config, &mut checkpoint, device, dtype)?;
         checkpoint.finish()?;
         Ok(model)
     }
 
     /// Loads a model from an opened GGUF file, dequantising each tensor to f32 as it goes.
     pub fn from_gguf(file: &GgufFile, device: &B::Device) -> Result<Self> {
+        Self::from_gguf_as(file, device, DType::F32)
+    }
+
+    /// [`Self::from_gguf`] with matrices stored as `dtype` (see [`Self::load_as`]).
+    pub fn from_gguf_as(file: &GgufFile, device: &B::Device, dtype: DType) -> Result<Self> {
         let config = config_from_gguf(file)?;
         let mut weights = GgufWeights::new(file, &config);
-        let model = Self::from_weights(&config, &mut weights, device)?;
+        let model = Self::from_weights_as(&config, &mut weights, device, dtype)?;
         weights.finish()?;
         Ok(model)
     }
@@ -309,7 +278,7 @@ impl<B: Backend> Phi3ForCausalLM<B> {
                     src,
                     &format!("{p}.post_attention_layernorm.weight"),
                 )?,
-                mask: layer_mask(config),
+                mask: config_mask(config),
                 layout: BlockLayout::PreNorm,
             });
         }
