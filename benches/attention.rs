@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use phi3::attention::{
-    AttentionKernel, AttentionMask, Causal, MaskInput, Positions, SlidingWindow, StridedSparse,
-    scaled_dot_product,
+    AttentionKernel, Causal, MaskInput, SlidingWindow, StridedSparse, scaled_dot_product,
 };
 use phi3::burn::tensor::{Distribution, Tensor};
 use phi3::device::{Cpu, cpu};
+use phi3::{AttentionMask, Positions};
 
 const HEADS: usize = 32;
 const HEAD_DIM: usize = 96;

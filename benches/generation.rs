@@ -12,10 +12,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use phi3::attention::Positions;
 use phi3::burn::tensor::{DType, Int, Tensor, TensorData};
 use phi3::device::{Cpu, cpu};
-use phi3::{Phi3Config, Phi3ForCausalLM};
+use phi3::prelude::*;
+use phi3::{Phi3Config, Positions};
 
 const SMOLLM2_SHAPE: &str = r#"{"vocab_size": 49152, "hidden_size": 576, "intermediate_size": 1536,
     "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3,
@@ -32,13 +32,15 @@ fn model(dtype: DType) -> (String, Phi3ForCausalLM<Cpu>) {
     if path.is_file() {
         return (
             "SmolLM2".into(),
-            Phi3ForCausalLM::load_as(&path, &cpu(), dtype).expect("load SmolLM2"),
+            Pretrained::open(&path)
+                .and_then(|p| p.load(&LoadOptions::new(cpu()).dtype(dtype)))
+                .expect("load SmolLM2"),
         );
     }
     let config = Phi3Config::from_json(SMOLLM2_SHAPE).expect("config");
     (
         "random SmolLM2-shaped".into(),
-        Phi3ForCausalLM::init(&config, &cpu()).expect("init"),
+        phi3::models::phi3::build(&config, &cpu()).expect("build"),
     )
 }
 

@@ -14,10 +14,10 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use phi3::attention::Positions;
 use phi3::burn::tensor::{DType, Int, Tensor, TensorData};
 use phi3::device::{Cpu, cpu};
-use phi3::{Phi3Error, Phi3ForCausalLM};
+use phi3::prelude::*;
+use phi3::{ModelError, Positions};
 
 #[derive(Parser)]
 #[command(about = "Prefill (ppN) and decode (tgN) tokens/s of a checkpoint")]
@@ -58,9 +58,9 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
-fn ids(model: &Phi3ForCausalLM<Cpu>, n: usize, seed: u64) -> Vec<u32> {
+fn ids(model: &impl CausalModel<Cpu>, n: usize, seed: u64) -> Vec<u32> {
     // A fixed pseudo-random prompt (no tokenizer in the timed path).
-    let vocab = model.config.vocab_size as u64;
+    let vocab = model.config().vocab_size as u64;
     (0..n as u64)
         .map(|i| ((i * 2654435761 + seed * 40503 + 17) % vocab) as u32)
         .collect()
@@ -72,10 +72,10 @@ fn tensor(ids: &[u32]) -> Tensor<Cpu, 2, Int> {
 }
 
 /// Seconds to prefill `prompt` (cache on) and read the last position's logits.
-fn prefill(model: &Phi3ForCausalLM<Cpu>, prompt: &[u32]) -> Result<f64, Phi3Error> {
+fn prefill(model: &impl CausalModel<Cpu>, prompt: &[u32]) -> Result<f64, Phi3Error> {
     let mut cache = model.new_cache(prompt.len() + 1);
     let start = Instant::now();
-    let hidden = model.model.forward_with(
+    let hidden = model.hidden_states(
         tensor(prompt),
         &Positions::new(1, 0, prompt.len()),
         Some(&mut cache),
@@ -89,13 +89,13 @@ fn prefill(model: &Phi3ForCausalLM<Cpu>, prompt: &[u32]) -> Result<f64, Phi3Erro
 }
 
 /// Seconds to generate `n` tokens greedily after a one-token prompt (the prompt not counted).
-fn decode(model: &Phi3ForCausalLM<Cpu>, n: usize) -> Result<f64, Phi3Error> {
+fn decode(model: &impl CausalModel<Cpu>, n: usize) -> Result<f64, Phi3Error> {
     let mut cache = model.new_cache(n + 1);
     let mut next = 1u32;
     let mut timed = 0.0;
     for step in 0..=n {
         let start = Instant::now();
-        let hidden = model.model.forward_with(
+        let hidden = model.hidden_states(
             tensor(&[next]),
             &Positions::new(1, step, 1),
             Some(&mut cache),
@@ -104,11 +104,11 @@ fn decode(model: &Phi3ForCausalLM<Cpu>, n: usize) -> Result<f64, Phi3Error> {
             .logits(hidden)
             .into_data()
             .to_vec()
-            .map_err(|e| Phi3Error::Sampling(format!("{e:?}")))?;
+            .map_err(ModelError::from)?;
         if step > 0 {
             timed += start.elapsed().as_secs_f64();
         }
-        next = phi3::sampling::argmax(&logits).map_err(|e| Phi3Error::Sampling(e.to_string()))?;
+        next = phi3::sampling::argmax(&logits)?;
     }
     Ok(timed)
 }
@@ -125,14 +125,15 @@ fn run(args: Args) -> Result<(), Phi3Error> {
         "f16" => DType::F16,
         "bf16" => DType::BF16,
         other => {
-            return Err(Phi3Error::Config {
-                field: "dtype",
-                message: format!("{other:?}: expected f32, f16 or bf16"),
+            return Err(Phi3Error::InvalidOption {
+                option: "dtype",
+                message: format!("is {other:?}, expected f32, f16 or bf16"),
             });
         }
     };
     let start = Instant::now();
-    let model = Phi3ForCausalLM::<Cpu>::load_as(&args.model, &cpu(), dtype)?;
+    let model =
+        Pretrained::open(&args.model)?.load::<Cpu>(&LoadOptions::new(cpu()).dtype(dtype))?;
     let load_s = start.elapsed().as_secs_f64();
     let load_peak = peak_rss();
     let f32_bytes = model.parameter_count() * 4;

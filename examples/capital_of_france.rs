@@ -14,12 +14,11 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
+use phi3::ModelError;
 use phi3::burn::tensor::Tensor;
-use phi3::core::gguf::{GgufFile, tokenizer_from_gguf};
 use phi3::device::{Cpu, cpu};
+use phi3::prelude::*;
 use phi3::sampling::softmax;
-use phi3::tokenizer::Tokenizer;
-use phi3::{GenerationConfig, Phi3Error, Phi3ForCausalLM, TextGenerationPipeline};
 
 #[derive(Parser)]
 #[command(about = "The walk-through's Paris demo on a real model")]
@@ -32,26 +31,10 @@ struct Args {
     max_new_tokens: usize,
 }
 
-fn load(path: &PathBuf) -> Result<(Phi3ForCausalLM<Cpu>, Tokenizer), Phi3Error> {
-    let device = cpu();
-    if path.is_file() {
-        let file = GgufFile::open(path)?;
-        Ok((
-            Phi3ForCausalLM::from_gguf(&file, &device)?,
-            tokenizer_from_gguf(&file)?,
-        ))
-    } else {
-        Ok((
-            Phi3ForCausalLM::from_dir(path, &device)?,
-            Tokenizer::from_dir(path)?,
-        ))
-    }
-}
-
 fn run(args: Args) -> Result<(), Phi3Error> {
-    let device = cpu();
     let t = Instant::now();
-    let (model, tokenizer) = load(&args.model)?;
+    let pipe = TextGenerationPipeline::<Cpu>::load(&args.model, &LoadOptions::new(cpu()))?;
+    let (model, tokenizer) = (&pipe.model, &pipe.tokenizer);
     println!(
         "# 1. Load model and tokenizer ({:.2} s)\n",
         t.elapsed().as_secs_f64()
@@ -68,21 +51,21 @@ fn run(args: Args) -> Result<(), Phi3Error> {
         .collect();
     println!("tokens:    {pieces:?}\n");
 
-    let input = model.input_ids(&ids, &device)?;
+    let input = model.input_ids(&ids)?;
     let hidden = model.model.forward(input)?;
     println!(
         "# 4. model.model(input_ids) → hidden states {:?}",
         hidden.dims()
     );
     let seq = hidden.dims()[1];
-    let logits: Tensor<Cpu, 3> = model.lm_head.forward(hidden);
+    let logits: Tensor<Cpu, 3> = model.logits(hidden);
     println!("# 5. lm_head(hidden states) → logits {:?}\n", logits.dims());
 
     let last: Vec<f32> = logits
         .narrow(1, seq - 1, 1)
         .into_data()
         .to_vec()
-        .map_err(|e| Phi3Error::Sampling(format!("{e:?}")))?;
+        .map_err(ModelError::from)?;
     let probs = softmax(&last);
     let mut order: Vec<usize> = (0..last.len()).collect();
     order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
@@ -103,17 +86,16 @@ fn run(args: Args) -> Result<(), Phi3Error> {
         "# 8. pipeline({email:?}, max_new_tokens={}, do_sample=False, return_full_text=False)\n",
         args.max_new_tokens
     );
-    let pipe = TextGenerationPipeline::new(model, tokenizer);
     let config = GenerationConfig {
         max_new_tokens: args.max_new_tokens,
-        do_sample: false,
         return_full_text: false,
-        ..Default::default()
+        ..Default::default() // greedy: do_sample = false
     };
     let mut stdout = std::io::stdout();
     let out = pipe.generate_stream(email, &config, &mut |text| {
         print!("{text}");
         let _ = stdout.flush();
+        Ok(())
     })?;
     println!(
         "\n\n[{} prompt tokens at {:.1} tokens/s; {} new tokens at {:.1} tokens/s (decode); stop: {:?}]",

@@ -17,8 +17,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use phi3::device::{Cpu, cpu};
+use phi3::prelude::*;
+use phi3::sampling::SamplerConfig;
 use phi3::tokenizer::{ChatMessage, Tokenizer};
-use phi3::{Control, GenerationConfig, Phi3Error, Phi3ForCausalLM, TextGenerationPipeline};
 
 #[derive(Parser)]
 #[command(about = "Generate text (or token ids) with a Phi-3 checkpoint")]
@@ -65,17 +66,21 @@ struct Args {
 }
 
 fn run(args: Args) -> Result<(), Phi3Error> {
-    let device = cpu();
-    let (model, own_tokenizer) = Phi3ForCausalLM::<Cpu>::load_with_tokenizer(&args.model, &device)?;
+    let mut pretrained = Pretrained::open(&args.model)?;
+    let own_tokenizer = pretrained.tokenizer.take();
+    let model = pretrained.load::<Cpu>(&LoadOptions::new(cpu()))?;
     let do_sample = !args.greedy
         && (args.temperature.is_some() || args.top_k.is_some() || args.top_p.is_some());
     let config = GenerationConfig {
         max_new_tokens: args.max_new_tokens,
-        do_sample,
-        temperature: args.temperature.unwrap_or(1.0),
-        top_k: args.top_k,
-        top_p: args.top_p,
-        seed: args.seed,
+        sampling: SamplerConfig {
+            do_sample,
+            temperature: args.temperature.unwrap_or(1.0),
+            top_k: args.top_k,
+            top_p: args.top_p,
+            seed: args.seed,
+            ..Default::default()
+        },
         use_cache: !args.no_cache,
         return_full_text: false,
         ..Default::default()
@@ -87,12 +92,13 @@ fn run(args: Args) -> Result<(), Phi3Error> {
             print!("{text}");
             let _ = stdout.flush();
         }
+        Ok(())
     };
 
     let (prompt_ids, new_ids, text, stop_reason, timings) = if let Some(ids) = args.ids {
         let mut streamed = vec![];
         let (out, timings) = model.generate(&ids, &config, &mut |_, id| {
-            print(&format!("{id} "));
+            let _ = print(&format!("{id} "));
             streamed.push(id);
             Control::Continue
         })?;
@@ -108,8 +114,8 @@ fn run(args: Args) -> Result<(), Phi3Error> {
             (Some(dir), _) => Tokenizer::from_dir(dir)?,
             (None, Some(t)) => t,
             (None, None) => {
-                return Err(Phi3Error::Config {
-                    field: "tokenizer",
+                return Err(Phi3Error::InvalidOption {
+                    option: "tokenizer",
                     message: format!(
                         "--prompt needs a tokenizer, and {} has none (try --tokenizer)",
                         args.model.display()

@@ -17,7 +17,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use phi3::burn::tensor::Tensor;
 use phi3::device::{Cpu, cpu};
-use phi3::{Phi3Error, Phi3ForCausalLM};
+use phi3::prelude::*;
+use phi3::sampling::softmax;
 
 #[derive(Parser)]
 #[command(about = "Hidden states, logits and argmax of a Phi-3 checkpoint for given token ids")]
@@ -45,23 +46,16 @@ fn floats<const D: usize>(t: Tensor<Cpu, D>) -> Vec<f32> {
     t.into_data().to_vec::<f32>().expect("f32 tensor")
 }
 
-/// Softmax of one row, computed in f64 for the printed probabilities.
-fn softmax(row: &[f32]) -> Vec<f64> {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    let exp: Vec<f64> = row.iter().map(|&x| (x as f64 - max).exp()).collect();
-    let sum: f64 = exp.iter().sum();
-    exp.into_iter().map(|e| e / sum).collect()
-}
-
 fn run(args: Args) -> Result<(), Phi3Error> {
-    let device = cpu();
-    let (model, tokenizer) = Phi3ForCausalLM::<Cpu>::load_with_tokenizer(&args.model, &device)?;
+    let mut pretrained = Pretrained::open(&args.model)?;
+    let tokenizer = pretrained.tokenizer.take();
+    let model = pretrained.load::<Cpu>(&LoadOptions::new(cpu()))?;
     let ids = match (&args.ids, &args.prompt, &tokenizer) {
         (Some(ids), _, _) => ids.clone(),
         (None, Some(prompt), Some(tokenizer)) => tokenizer.encode(prompt, true)?,
         _ => {
-            return Err(Phi3Error::Config {
-                field: "tokenizer",
+            return Err(Phi3Error::InvalidOption {
+                option: "tokenizer",
                 message: format!(
                     "--prompt needs a tokenizer, and {} has none",
                     args.model.display()
@@ -69,18 +63,18 @@ fn run(args: Args) -> Result<(), Phi3Error> {
             });
         }
     };
-    let input = model.input_ids(&ids, &device)?;
+    let input = model.input_ids(&ids)?;
     let hidden = model.model.forward(input)?;
     let hidden_shape = hidden.dims();
     let seq = hidden_shape[1];
     let last_hidden = floats(hidden.clone().narrow(1, seq - 1, 1));
-    let logits = model.lm_head.forward(hidden);
+    let logits = model.logits(hidden);
     let logits_shape = logits.dims();
     let vocab = logits_shape[2];
     let all = floats(logits);
     let argmax: Vec<u32> = all
         .chunks(vocab)
-        .map(|row| phi3::sampling::argmax(row).map_err(|e| Phi3Error::Sampling(e.to_string())))
+        .map(phi3::sampling::argmax)
         .collect::<Result<_, _>>()?;
     let last = &all[(seq - 1) * vocab..];
 

@@ -13,7 +13,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use phi3::device::{Cpu, cpu};
-use phi3::{Phi3Config, Phi3ForCausalLM, model_tree};
+use phi3::prelude::*;
+use phi3::{Phi3Config, model_tree};
 
 #[derive(Parser)]
 #[command(about = "Print a Phi-3 model tree and its parameter count")]
@@ -30,7 +31,7 @@ fn run(args: Args) -> Result<(), phi3::Phi3Error> {
     if let Some(path) = args.config {
         println!("{}", model_tree(&Phi3Config::from_file(path)?));
     } else if let Some(dir) = args.model {
-        let model = Phi3ForCausalLM::<Cpu>::from_dir(dir, &cpu())?;
+        let model = Pretrained::open(dir)?.load::<Cpu>(&LoadOptions::new(cpu()))?;
         println!("{model}");
     }
     Ok(())

@@ -3,7 +3,11 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use phi3::attention::{AttentionShape, GroupedQueryAttention, MaskSchedule};
+use phi3::burn::tensor::DType;
 use phi3::device::{Cpu, cpu};
+use phi3::prelude::*;
+use phi3::{ModelError, Phi3Config};
 use phi3::{Phi3Error, Phi3ForCausalLM};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
@@ -52,7 +56,7 @@ fn rewrite(dir: &Path, edit: impl FnOnce(&mut Vec<Owned>)) {
 }
 
 fn load(dir: &Path) -> Result<Phi3ForCausalLM<Cpu>, Phi3Error> {
-    Phi3ForCausalLM::<Cpu>::from_dir(dir, &cpu())
+    Pretrained::open(dir)?.load(&LoadOptions::new(cpu()))
 }
 
 #[test]
@@ -191,7 +195,10 @@ fn directory_without_weights() {
     .unwrap();
     assert!(matches!(load(dir.path()), Err(Phi3Error::NoWeights { .. })));
     let empty = tempfile::tempdir().unwrap();
-    assert!(matches!(load(empty.path()), Err(Phi3Error::Io { .. })));
+    assert!(matches!(
+        load(empty.path()),
+        Err(Phi3Error::Model(ModelError::Io { .. }))
+    ));
 }
 
 fn edit_config(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
@@ -212,10 +219,10 @@ fn unknown_rope_scaling_type() {
     assert!(
         matches!(
             err,
-            Phi3Error::Config {
+            Phi3Error::Model(ModelError::Config {
                 field: "rope_scaling",
                 ..
-            }
+            })
         ),
         "{err}"
     );
@@ -230,10 +237,10 @@ fn heads_not_divisible_by_kv_heads() {
     assert!(
         matches!(
             err,
-            Phi3Error::Config {
+            Phi3Error::Model(ModelError::Config {
                 field: "num_key_value_heads",
                 ..
-            }
+            })
         ),
         "{err}"
     );
@@ -249,32 +256,28 @@ fn malformed_config_names_the_file() {
     fs::write(dir.path().join("config.json"), "{\"vocab_size\": 10").unwrap();
     let err = load(dir.path()).unwrap_err();
     assert!(
-        matches!(&err, Phi3Error::Json { path, .. } if path.ends_with("config.json")),
+        matches!(&err, Phi3Error::Model(ModelError::Json { path, .. }) if path.ends_with("config.json")),
         "{err}"
     );
 }
 
 #[test]
 fn input_longer_than_context_and_bad_ids() {
-    let device = cpu();
     let model = load(&fixture("mha")).unwrap();
     let max = model.config.max_position_embeddings;
-    let ids = model.input_ids(&vec![5; max + 1], &device).unwrap();
+    let ids = model.input_ids(&vec![5; max + 1]).unwrap();
     let err = model.forward(ids).unwrap_err();
     assert!(
-        matches!(err, Phi3Error::ContextOverflow { len, max: m } if len == max + 1 && m == max)
+        matches!(err, ModelError::ContextOverflow { len, max: m } if len == max + 1 && m == max)
     );
     assert!(matches!(
-        model.input_ids(&[3, 256], &device),
-        Err(Phi3Error::TokenOutOfRange {
+        model.input_ids(&[3, 256]),
+        Err(ModelError::TokenOutOfRange {
             id: 256,
             vocab: 256
         })
     ));
-    assert!(matches!(
-        model.input_ids(&[], &device),
-        Err(Phi3Error::EmptyInput)
-    ));
+    assert!(matches!(model.input_ids(&[]), Err(ModelError::EmptyInput)));
 }
 
 #[test]
@@ -287,8 +290,97 @@ fn cuda_without_driver_is_a_typed_error() {
     .iter()
     .any(|p| Path::new(p).exists());
     match phi3::device::cuda(0) {
-        Err(Phi3Error::DeviceUnavailable { device, .. }) => assert_eq!(device, "cuda:0"),
+        Err(ModelError::DeviceUnavailable { device, .. }) => assert_eq!(device, "cuda:0"),
         Err(other) => panic!("unexpected error {other}"),
         Ok(_) => assert!(driver, "got a CUDA device without a driver"),
     }
+}
+
+#[test]
+fn attention_heads_that_do_not_divide_are_typed_errors() {
+    let device = cpu();
+    let err = GroupedQueryAttention::<Cpu>::gqa(64, 8, 3, &device).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            ModelError::Part {
+                part: "GroupedQueryAttention",
+                parameter: "kv_heads",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("(3)") && err.to_string().contains("(8)"),
+        "{err}"
+    );
+    assert!(matches!(
+        GroupedQueryAttention::<Cpu>::mha(64, 7, &device),
+        Err(ModelError::Part {
+            parameter: "heads",
+            ..
+        })
+    ));
+    assert!(matches!(
+        AttentionShape::new(64, 0, 1),
+        Err(ModelError::Part {
+            parameter: "heads",
+            ..
+        })
+    ));
+    assert!(matches!(
+        MaskSchedule::cycle(vec![]),
+        Err(ModelError::Part {
+            part: "MaskSchedule",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn unknown_model_type_activation_and_weight_dtype() {
+    let dir = copy_fixture("mha");
+    edit_config(dir.path(), |c| c["model_type"] = "mamba".into());
+    let err = load(dir.path()).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Phi3Error::Model(ModelError::Config {
+                field: "model_type",
+                ..
+            })
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("\"mamba\""), "{err}");
+
+    let text = std::fs::read_to_string(fixture("mha").join("config.json")).unwrap();
+    let err = Phi3Config::from_json(&text.replace("\"silu\"", "\"swiglu\"")).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            ModelError::Config {
+                field: "hidden_act",
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    let options = LoadOptions::<Cpu>::new(cpu()).dtype(DType::I8);
+    let err = Pretrained::open(fixture("mha"))
+        .unwrap()
+        .load(&options)
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Phi3Error::InvalidOption {
+                option: "dtype",
+                ..
+            }
+        ),
+        "{err}"
+    );
 }

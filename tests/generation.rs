@@ -4,11 +4,10 @@
 use std::path::PathBuf;
 
 use phi3::device::{Cpu, cpu};
+use phi3::prelude::*;
+use phi3::sampling::{self, Sampler, SamplerConfig, SamplingError};
 use phi3::tokenizer::Tokenizer;
-use phi3::{
-    Control, GenerationConfig, Phi3Config, Phi3Error, Phi3ForCausalLM, StopReason,
-    TextGenerationPipeline,
-};
+use phi3::{Phi3Config, StopReason};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -29,7 +28,10 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn load(name: &str) -> Phi3ForCausalLM<Cpu> {
-    Phi3ForCausalLM::from_dir(fixture(name), &cpu()).unwrap()
+    Pretrained::open(fixture(name))
+        .unwrap()
+        .load(&LoadOptions::new(cpu()))
+        .unwrap()
 }
 
 fn greedy(max_new_tokens: usize, use_cache: bool) -> GenerationConfig {
@@ -170,12 +172,16 @@ fn prompt_plus_new_tokens_beyond_context_fails_before_compute() {
 #[test]
 fn seeded_sampling_reproduces_and_invalid_settings_fail() {
     let model = load("gqa");
-    let config = GenerationConfig {
+    let sampling = SamplerConfig {
         do_sample: true,
         temperature: 1.5,
         top_k: Some(50),
         top_p: Some(0.95),
         seed: 7,
+        ..Default::default()
+    };
+    let config = GenerationConfig {
+        sampling: sampling.clone(),
         ..greedy(15, true)
     };
     let (a, _) = model.generate(&[5, 6, 7], &config, &mut continue_).unwrap();
@@ -184,7 +190,10 @@ fn seeded_sampling_reproduces_and_invalid_settings_fail() {
         .generate(
             &[5, 6, 7],
             &GenerationConfig {
-                seed: 8,
+                sampling: SamplerConfig {
+                    seed: 8,
+                    ..sampling.clone()
+                },
                 ..config.clone()
             },
             &mut continue_,
@@ -193,12 +202,18 @@ fn seeded_sampling_reproduces_and_invalid_settings_fail() {
     assert_eq!(a.new_ids, b.new_ids);
     assert_ne!(a.new_ids, c.new_ids);
     let bad = GenerationConfig {
-        temperature: -1.0,
+        sampling: SamplerConfig {
+            temperature: -1.0,
+            ..sampling
+        },
         ..config
     };
     assert!(matches!(
         model.generate(&[5], &bad, &mut continue_),
-        Err(Phi3Error::Sampling(_))
+        Err(Phi3Error::Sampling(SamplingError::InvalidSetting {
+            parameter: "temperature",
+            ..
+        }))
     ));
 }
 
@@ -210,7 +225,7 @@ fn random_pipeline() -> TextGenerationPipeline<Cpu> {
     let config = Phi3Config::from_json(json).unwrap();
     let device = cpu();
     <Cpu as phi3::burn::tensor::backend::Backend>::seed(&device, 42);
-    let model = Phi3ForCausalLM::<Cpu>::init(&config, &device).unwrap();
+    let model = phi3::models::phi3::build::<Cpu>(&config, &device).unwrap();
     let tokenizer = Tokenizer::from_dir(fixture("tokenizer")).unwrap();
     TextGenerationPipeline::new(model, tokenizer)
 }
@@ -225,7 +240,10 @@ fn pipeline_streams_text_and_returns_full_or_new_text() {
     };
     let mut streamed = String::new();
     let out = pipe
-        .generate_stream(prompt, &config, &mut |t| streamed.push_str(t))
+        .generate_stream(prompt, &config, &mut |t| {
+            streamed.push_str(t);
+            Ok(())
+        })
         .unwrap();
     assert_eq!(out.prompt_ids, vec![450, 7483, 310, 3444, 338]);
     assert_eq!(out.new_ids.len(), 12);
@@ -287,4 +305,77 @@ fn pipeline_batch_equals_single_prompts() {
         assert_eq!(got.new_ids, alone.new_ids, "{prompt}");
         assert_eq!(got.text, alone.text);
     }
+}
+
+/// A user's sampler: greedy over the even token ids only, counting its calls.
+struct EvenOnly {
+    calls: usize,
+}
+
+impl Sampler for EvenOnly {
+    fn sample(&mut self, logits: &[f32], _history: &[u32]) -> Result<u32, SamplingError> {
+        self.calls += 1;
+        let even: Vec<f32> = logits
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| if i % 2 == 0 { x } else { f32::NEG_INFINITY })
+            .collect();
+        sampling::Greedy::default().sample(&even, &[])
+    }
+}
+
+#[test]
+fn a_user_sampler_chooses_every_token() {
+    let model = load("gqa");
+    let config = greedy(10, true);
+    let mut sampler = EvenOnly { calls: 0 };
+    let (out, _) = model
+        .generate_with(&[5, 6, 7], &config, &mut sampler, &mut continue_)
+        .unwrap();
+    assert_eq!(sampler.calls, 10);
+    assert!(
+        out.new_ids.iter().all(|id| id % 2 == 0),
+        "{:?}",
+        out.new_ids
+    );
+    // The free greedy run picks odd ids too, so the sampler really decided.
+    let (free, _) = model.generate(&[5, 6, 7], &config, &mut continue_).unwrap();
+    assert!(
+        free.new_ids.iter().any(|id| id % 2 == 1),
+        "{:?}",
+        free.new_ids
+    );
+
+    // The pipeline takes one too, one per prompt.
+    let pipe = random_pipeline().with_sampler(|| Box::new(EvenOnly { calls: 0 }));
+    let out = pipe
+        .generate_batch(&["Hi", "The capital of France is"], &config)
+        .unwrap();
+    assert!(out.iter().all(|o| o.new_ids.iter().all(|id| id % 2 == 0)));
+}
+
+#[test]
+fn a_failing_text_callback_stops_the_pipeline_with_its_error() {
+    let pipe = random_pipeline();
+    let mut pieces = 0;
+    let err = pipe
+        .generate_stream("Hello", &greedy(16, true), &mut |_| {
+            pieces += 1;
+            Err(Phi3Error::InvalidOption {
+                option: "client",
+                message: "went away".into(),
+            })
+        })
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Phi3Error::InvalidOption {
+                option: "client",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(pieces, 1, "no text is produced after the callback fails");
 }

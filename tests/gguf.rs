@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use phi3::Phi3Error;
-use phi3::core::gguf::{GgmlType, GgufFile, dequantize};
+use phi3::gguf::{GgmlType, GgufFile, dequantize};
 use serde::Deserialize;
 
 fn fixture(name: &str) -> PathBuf {
@@ -208,14 +208,16 @@ struct Oracle {
 /// (tools/reference/make_gguf_fixture.py) give transformers' logits.
 #[test]
 fn phi3_and_llama_gguf_match_the_oracle() {
-    use phi3::Phi3ForCausalLM;
     use phi3::device::{Cpu, cpu};
+    use phi3::prelude::*;
     for (gguf, source, tree_root) in [
         ("gguf/phi3-gqa.gguf", "gqa", "Phi3ForCausalLM("),
         ("gguf/llama.gguf", "llama", "LlamaForCausalLM("),
     ] {
-        let device = cpu();
-        let model = Phi3ForCausalLM::<Cpu>::load(fixture(gguf), &device).unwrap();
+        let model = Pretrained::open(fixture(gguf))
+            .unwrap()
+            .load::<Cpu>(&LoadOptions::new(cpu()))
+            .unwrap();
         assert!(format!("{model}").starts_with(tree_root));
         let oracle: Oracle = serde_json::from_str(
             &std::fs::read_to_string(fixture(source).join("expected.json")).unwrap(),
@@ -223,7 +225,7 @@ fn phi3_and_llama_gguf_match_the_oracle() {
         .unwrap();
         for case in &oracle.cases {
             let logits = model
-                .forward(model.input_ids(&case.input_ids, &device).unwrap())
+                .forward(model.input_ids(&case.input_ids).unwrap())
                 .unwrap();
             let got: Vec<f32> = logits.into_data().to_vec().unwrap();
             let want = case.logits.concat();

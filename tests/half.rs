@@ -1,4 +1,5 @@
-//! 16-bit weights (`load_as(.., DType::F16 | DType::BF16)`): the same model within stated bounds.
+//! 16-bit weights (`LoadOptions::dtype(DType::F16 | DType::BF16)`): the same model within stated
+//! bounds.
 //!
 //! Bounds: the oracle fixtures are tiny random models whose logits are O(1-10). Rounding every
 //! matrix to f16 (11-bit significand) moves logits by at most 2e-2 here, to bf16 (8 bits) by at
@@ -6,9 +7,9 @@
 
 use std::path::PathBuf;
 
-use phi3::Phi3ForCausalLM;
 use phi3::burn::tensor::DType;
 use phi3::device::{Cpu, cpu};
+use phi3::prelude::*;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -32,15 +33,18 @@ fn fixture(name: &str) -> PathBuf {
 fn half_precision_weights_stay_close_to_the_oracle() {
     for (dtype, bound) in [(DType::F16, 2e-2f32), (DType::BF16, 1.5e-1)] {
         for name in ["mha", "gqa", "longrope", "partial_rotary_tied", "llama"] {
-            let device = cpu();
-            let model = Phi3ForCausalLM::<Cpu>::load_as(fixture(name), &device, dtype).unwrap();
+            let options = LoadOptions::<Cpu>::new(cpu()).dtype(dtype);
+            let model = Pretrained::open(fixture(name))
+                .unwrap()
+                .load(&options)
+                .unwrap();
             let expected: Expected = serde_json::from_str(
                 &std::fs::read_to_string(fixture(name).join("expected.json")).unwrap(),
             )
             .unwrap();
             for case in &expected.cases {
                 let logits = model
-                    .forward(model.input_ids(&case.input_ids, &device).unwrap())
+                    .forward(model.input_ids(&case.input_ids).unwrap())
                     .unwrap();
                 let got: Vec<f32> = logits.into_data().to_vec().unwrap();
                 let vocab = got.len() / case.input_ids.len();
@@ -106,15 +110,17 @@ fn f16_safetensors_checkpoint_loads() {
         .collect();
     safetensors::serialize_to_file(views, None, &dir.path().join("model.safetensors")).unwrap();
 
-    let device = cpu();
-    let model = Phi3ForCausalLM::<Cpu>::from_dir(dir.path(), &device).unwrap();
+    let model = Pretrained::open(dir.path())
+        .unwrap()
+        .load::<Cpu>(&LoadOptions::new(cpu()))
+        .unwrap();
     let expected: Expected = serde_json::from_str(
         &std::fs::read_to_string(fixture("gqa").join("expected.json")).unwrap(),
     )
     .unwrap();
     let case = &expected.cases[0];
     let got: Vec<f32> = model
-        .forward(model.input_ids(&case.input_ids, &device).unwrap())
+        .forward(model.input_ids(&case.input_ids).unwrap())
         .unwrap()
         .into_data()
         .to_vec()

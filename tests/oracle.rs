@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
-use phi3::Phi3ForCausalLM;
 use phi3::attention::AttentionKernel;
 use phi3::burn::tensor::Tensor;
 use phi3::device::{Cpu, cpu};
+use phi3::prelude::*;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -51,17 +51,19 @@ fn check(name: &str, kernel: AttentionKernel) {
     let dir = fixture(name);
     let expected: Expected =
         serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
-    let model = Phi3ForCausalLM::<Cpu>::from_dir(&dir, &device)
+    let model = Pretrained::open(&dir)
         .unwrap()
-        .with_attention_kernel(kernel);
+        .load::<Cpu>(&LoadOptions::new(device))
+        .unwrap()
+        .map_attention(|a| a.with_kernel(kernel));
     let (vocab, hidden_size) = (model.config.vocab_size, model.config.hidden_size);
     for case in &expected.cases {
         let seq = case.input_ids.len();
-        let ids = model.input_ids(&case.input_ids, &device).unwrap();
+        let ids = model.input_ids(&case.input_ids).unwrap();
         let hidden = model.model.forward(ids).unwrap();
         assert_eq!(hidden.dims(), [1, seq, hidden_size]);
         let last_hidden = to_vec(hidden.clone().narrow(1, seq - 1, 1));
-        let logits = model.lm_head.forward(hidden);
+        let logits = model.logits(hidden);
         assert_eq!(logits.dims(), [1, seq, vocab]);
         let got = to_vec(logits);
 
@@ -97,6 +99,7 @@ macro_rules! oracle_tests {
         #[test]
         fn $name() {
             check(stringify!($name), AttentionKernel::Naive);
+            check(stringify!($name), AttentionKernel::Tiled { block: 5 });
             check(stringify!($name), AttentionKernel::Fused);
         }
     )*};

@@ -4,7 +4,15 @@ use std::path::PathBuf;
 
 use phi3::burn::module::Module;
 use phi3::device::{Cpu, cpu};
-use phi3::{Phi3Config, Phi3ForCausalLM, model_tree, parameter_count};
+use phi3::prelude::*;
+use phi3::{Phi3Config, model_tree, parameter_count};
+
+fn load(name: &str) -> Phi3ForCausalLM<Cpu> {
+    Pretrained::open(fixture(name))
+        .unwrap()
+        .load(&LoadOptions::new(cpu()))
+        .unwrap()
+}
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -27,19 +35,29 @@ fn phi3_mini_tree_matches_pytorch_print_from_config_alone() {
     assert_eq!(squash(body), squash(&reference));
     assert_eq!(count, "Total parameters: 3,821,079,552");
     assert_eq!(parameter_count(&config), 3_821_079_552);
+    // The composition itself, built lazily: counted from shapes, 15 GB never allocated.
+    let model = phi3::models::phi3::build::<Cpu>(&config, &cpu()).unwrap();
+    assert_eq!(model.parameter_count(), 3_821_079_552);
+    assert_eq!(format!("{model}"), tree);
 }
 
 #[test]
 fn loaded_model_prints_its_tree_and_counts_match_burn() {
     for name in ["mha", "gqa", "longrope"] {
-        let model = Phi3ForCausalLM::<Cpu>::from_dir(fixture(name), &cpu()).unwrap();
+        let model = load(name);
         assert_eq!(format!("{model}"), model_tree(&model.config));
-        // Burn's own count, minus the non-parameter RoPE tables, equals the config's count.
+        // Burn's own count (the RoPE tables are not parameters) equals the config's count.
         assert_eq!(model.num_params(), model.parameter_count(), "{name}");
+        assert_eq!(
+            model.parameter_count(),
+            parameter_count(&model.config),
+            "{name}"
+        );
     }
-    // Tied: PyTorch counts the shared matrix once.
-    let tied = Phi3ForCausalLM::<Cpu>::from_dir(fixture("partial_rotary_tied"), &cpu()).unwrap();
+    // Tied: PyTorch counts the shared matrix once; Burn visits it from both modules.
+    let tied = load("partial_rotary_tied");
     let c = &tied.config;
+    assert_eq!(tied.parameter_count(), parameter_count(c));
     assert_eq!(
         tied.num_params(),
         tied.parameter_count() + c.vocab_size * c.hidden_size

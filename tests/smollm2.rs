@@ -6,10 +6,10 @@
 
 use std::path::PathBuf;
 
-use phi3::core::gguf::{GgufFile, tokenizer_from_gguf};
+use phi3::burn::tensor::DType;
 use phi3::device::{Cpu, cpu};
+use phi3::prelude::*;
 use phi3::sampling::softmax;
-use phi3::{Control, GenerationConfig, Phi3ForCausalLM};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -56,10 +56,12 @@ fn expected() -> Expected {
 #[test]
 fn smollm2_answers_paris_like_transformers() {
     let expected = expected();
-    let device = cpu();
-    let file = GgufFile::open(gguf_path()).unwrap();
-    let tokenizer = tokenizer_from_gguf(&file).unwrap();
-    let model = Phi3ForCausalLM::<Cpu>::from_gguf(&file, &device).unwrap();
+    let mut pretrained = Pretrained::open(gguf_path()).unwrap();
+    let tokenizer = pretrained
+        .tokenizer
+        .take()
+        .expect("a tokenizer in the metadata");
+    let model = pretrained.load::<Cpu>(&LoadOptions::new(cpu())).unwrap();
 
     let ids = tokenizer.encode(&expected.prompt, true).unwrap();
     assert_eq!(ids, expected.input_ids, "prompt ids");
@@ -70,12 +72,9 @@ fn smollm2_answers_paris_like_transformers() {
         "email prompt ids"
     );
 
-    let hidden = model
-        .model
-        .forward(model.input_ids(&ids, &device).unwrap())
-        .unwrap();
+    let hidden = model.model.forward(model.input_ids(&ids).unwrap()).unwrap();
     assert_eq!(hidden.dims(), [1, 5, 576]);
-    let logits = model.lm_head.forward(hidden);
+    let logits = model.logits(hidden);
     assert_eq!(logits.dims(), [1, 5, 49152]);
     let last: Vec<f32> = logits.narrow(1, 4, 1).into_data().to_vec().unwrap();
     let probs = softmax(&last);
@@ -108,12 +107,13 @@ fn smollm2_answers_paris_like_transformers() {
 #[test]
 fn smollm2_with_f16_weights_still_answers_paris() {
     let expected = expected();
-    let device = cpu();
-    let model =
-        Phi3ForCausalLM::<Cpu>::load_as(gguf_path(), &device, phi3::burn::tensor::DType::F16)
-            .unwrap();
+    let options = LoadOptions::<Cpu>::new(cpu()).dtype(DType::F16);
+    let model = Pretrained::open(gguf_path())
+        .unwrap()
+        .load(&options)
+        .unwrap();
     let logits = model
-        .forward(model.input_ids(&expected.input_ids, &device).unwrap())
+        .forward(model.input_ids(&expected.input_ids).unwrap())
         .unwrap();
     let last: Vec<f32> = logits.narrow(1, 4, 1).into_data().to_vec().unwrap();
     let probs = softmax(&last);

@@ -4,18 +4,17 @@
 use std::sync::Arc;
 
 use phi3::attention::{
-    AttentionKernel, AttentionMask, AttentionShape, Causal, FixedSparse, GroupedQueryAttention,
-    LearnedPositions, LocalGlobal, MaskInput, MaskSchedule, NoPositions, PositionEncoding,
-    Positions, RotaryEmbedding, RotaryEmbeddingConfig, SinusoidalPositions, SlidingWindow,
-    StridedSparse, scaled_dot_product,
+    AttentionKernel, AttentionShape, Causal, FixedSparse, GroupedQueryAttention, LearnedPositions,
+    LocalGlobal, MaskInput, MaskSchedule, NoPositions, RotaryEmbedding, RotaryEmbeddingConfig,
+    SinusoidalPositions, SlidingWindow, StridedSparse, scaled_dot_product,
 };
-use phi3::burn::module::Param;
-use phi3::burn::nn::Linear;
 use phi3::burn::tensor::{Distribution, Tensor, backend::Backend};
+use phi3::core::NoCache;
 use phi3::device::{Cpu, cpu};
+use phi3::prelude::*;
 use phi3::{
-    BlockLayout, CausalLm, Control, DecoderBuilder, GenerationConfig, LayerNorm, Norm, Phi3Config,
-    RmsNorm,
+    Attention, AttentionMask, AttentionStep, BlockLayout, DecoderBuilder, LayerNorm, Linear, Mlp,
+    Norm, Phi3Config, PositionEncoding, Positions, RmsNorm, SwiGlu,
 };
 
 fn matrix(mask: &dyn AttentionMask, n: usize) -> Vec<String> {
@@ -183,43 +182,52 @@ fn expanded_to_mha(gqa: &GroupedQueryAttention<Cpu>) -> GroupedQueryAttention<Cp
     };
     let qkv = Tensor::cat(vec![q, expand(h * d), expand((h + kv) * d)], 1);
     let mha_shape = AttentionShape { kv_heads: h, ..s };
-    let linear = |w: Tensor<Cpu, 2>| Linear {
-        weight: Param::from_tensor(w),
-        bias: None,
-    };
-    GroupedQueryAttention::new(mha_shape, linear(qkv), linear(gqa.o_proj.weight.val()))
+    let o = Linear::new(gqa.o_proj.weight.val(), None);
+    GroupedQueryAttention::new(mha_shape, Linear::new(qkv, None), o).unwrap()
 }
 
 #[test]
 fn gqa_and_mqa_equal_mha_with_shared_heads() {
-    use phi3::attention::Attention;
     let device = cpu();
     <Cpu as Backend>::seed(&device, 3);
     let rope = RotaryEmbeddingConfig::new(8, 8, 64).init::<Cpu>(&device);
     let x = random([2, 9, 32]);
     let positions = Positions::new(2, 0, 9);
+    let rotation = rope.rotation(&positions, &device);
+    let run = |attn: &GroupedQueryAttention<Cpu>| {
+        let mut step = AttentionStep {
+            positions: &positions,
+            mask: &Causal,
+            rotation: rotation.as_ref(),
+            cache: &mut NoCache,
+        };
+        attn.forward(x.clone(), &mut step)
+    };
     for (name, attn) in [
         (
             "gqa 4/2",
-            GroupedQueryAttention::<Cpu>::gqa(32, 4, 2, &device),
+            GroupedQueryAttention::<Cpu>::gqa(32, 4, 2, &device).unwrap(),
         ),
-        ("mqa", GroupedQueryAttention::<Cpu>::mqa(32, 4, &device)),
+        (
+            "mqa",
+            GroupedQueryAttention::<Cpu>::mqa(32, 4, &device).unwrap(),
+        ),
     ] {
         let mha = expanded_to_mha(&attn);
         assert_eq!(mha.shape().kv_heads, 4);
-        let a = attn.forward(x.clone(), &rope, &Causal, &positions, None);
-        let b = mha.forward(x.clone(), &rope, &Causal, &positions, None);
-        assert!(max_diff(a, b) <= 1e-5, "{name}");
+        assert!(max_diff(run(&attn), run(&mha)) <= 1e-5, "{name}");
     }
     // The named constructors are the two ends of GQA.
     assert_eq!(
         GroupedQueryAttention::<Cpu>::mha(32, 4, &device)
+            .unwrap()
             .shape()
             .kv_heads,
         4
     );
     assert_eq!(
         GroupedQueryAttention::<Cpu>::mqa(32, 4, &device)
+            .unwrap()
             .shape()
             .kv_heads,
         1
@@ -282,12 +290,7 @@ fn tiny_config(window: Option<usize>) -> Phi3Config {
     .unwrap()
 }
 
-fn cached_equals_uncached<A, N, P>(name: &str, model: &CausalLm<Cpu, A, N, P>)
-where
-    A: phi3::attention::Attention<Cpu>,
-    N: Norm<Cpu>,
-    P: PositionEncoding<Cpu>,
-{
+fn cached_equals_uncached(name: &str, model: &impl CausalModel<Cpu>) {
     let config = |use_cache| GenerationConfig {
         max_new_tokens: 14,
         use_cache,
@@ -321,23 +324,31 @@ fn every_variant_decodes_the_same_with_and_without_the_cache() {
     };
     let gqa = |kernel| {
         move |_: usize, c: &Phi3Config| {
-            GroupedQueryAttention::<Cpu>::gqa(c.hidden_size, c.num_attention_heads, 2, &cpu())
-                .with_kernel(kernel)
+            Ok(
+                GroupedQueryAttention::<Cpu>::gqa(c.hidden_size, c.num_attention_heads, 2, &cpu())?
+                    .with_kernel(kernel),
+            )
         }
     };
     let rms = |c: &Phi3Config| RmsNorm::<Cpu>::init(c.hidden_size, 1e-5, &cpu());
     let ln = |c: &Phi3Config| LayerNorm::<Cpu>::init(c.hidden_size, 1e-5, &cpu());
+    let swiglu = |c: &Phi3Config| SwiGlu::<Cpu>::init(c.hidden_size, c.intermediate_size, &cpu());
+    let relu = |c: &Phi3Config| Mlp::<Cpu>::relu(c.hidden_size, c.intermediate_size, &cpu());
+    let gelu = |c: &Phi3Config| Mlp::<Cpu>::gelu(c.hidden_size, c.intermediate_size, &cpu());
 
     // The original Transformer: post-norm LayerNorm, sinusoidal positions, MHA.
     let b = DecoderBuilder::new(tiny_config(None))
         .unwrap()
         .layout(BlockLayout::PostNorm);
-    let original = b.build(
-        &device,
-        |_, c| GroupedQueryAttention::<Cpu>::mha(c.hidden_size, 4, &cpu()),
-        ln,
-        SinusoidalPositions::new(64, 32, &device),
-    );
+    let original = b
+        .build(
+            &device,
+            |_, c| GroupedQueryAttention::<Cpu>::mha(c.hidden_size, 4, &cpu()),
+            relu,
+            ln,
+            SinusoidalPositions::new(64, 32, &device),
+        )
+        .unwrap();
     cached_equals_uncached("post-norm + sinusoidal + MHA", &original);
 
     // GPT-3 style: dense and strided-sparse layers alternating, learned positions.
@@ -347,12 +358,15 @@ fn every_variant_decodes_the_same_with_and_without_the_cache() {
             Arc::new(Causal),
             Arc::new(StridedSparse { stride: 3 }),
         ));
-    let gpt3 = b.build(
-        &device,
-        gqa(AttentionKernel::Naive),
-        ln,
-        LearnedPositions::new(64, 32, &device),
-    );
+    let gpt3 = b
+        .build(
+            &device,
+            gqa(AttentionKernel::Naive),
+            gelu,
+            ln,
+            LearnedPositions::new(64, 32, &device),
+        )
+        .unwrap();
     cached_equals_uncached("alternating dense / strided", &gpt3);
 
     // Sliding window (ring-buffer cache; the 10-token prompt is longer than the window), RoPE,
@@ -363,14 +377,15 @@ fn every_variant_decodes_the_same_with_and_without_the_cache() {
         AttentionKernel::Fused,
     ] {
         let b = DecoderBuilder::new(tiny_config(Some(4))).unwrap();
-        let model = b.build(&device, gqa(kernel), rms, rope(b.config()));
+        let model = b
+            .build(&device, gqa(kernel), swiglu, rms, rope(b.config()))
+            .unwrap();
         cached_equals_uncached(&format!("sliding window, {kernel:?}"), &model);
     }
 
     // Fixed sparse and Longformer-style masks, MQA, no positions at all.
-    let b = DecoderBuilder::new(tiny_config(None))
-        .unwrap()
-        .masks(MaskSchedule::cycle(vec![
+    let b = DecoderBuilder::new(tiny_config(None)).unwrap().masks(
+        MaskSchedule::cycle(vec![
             Arc::new(FixedSparse {
                 block: 4,
                 summary: 1,
@@ -379,13 +394,18 @@ fn every_variant_decodes_the_same_with_and_without_the_cache() {
                 window: 3,
                 global: vec![0],
             }),
-        ]));
-    let model = b.build(
-        &device,
-        |_, c| GroupedQueryAttention::<Cpu>::mqa(c.hidden_size, 4, &cpu()),
-        rms,
-        NoPositions::new(),
+        ])
+        .unwrap(),
     );
+    let model = b
+        .build(
+            &device,
+            |_, c| GroupedQueryAttention::<Cpu>::mqa(c.hidden_size, 4, &cpu()),
+            swiglu,
+            rms,
+            NoPositions::new(),
+        )
+        .unwrap();
     cached_equals_uncached("fixed / local-global + MQA + NoPE", &model);
     let _: &RotaryEmbedding<Cpu> = &rope(b.config());
 }

@@ -1,42 +1,9 @@
-//! Key/value caches: what an attention layer remembers between decode steps.
-//!
-//! A cache stores keys and values by *column* (see [`Positions`](crate::Positions)) and hands back
-//! everything the new queries may attend to, with the column of each key so that masks can be
-//! applied by position. Both implementations preallocate: a step writes into its slot in place
-//! instead of concatenating a new tensor every step.
+//! Key/value caches for [`GroupedQueryAttention`](crate::GroupedQueryAttention) and any attention
+//! that stores `[batch, kv_heads, keys, head_dim]` keys and values. Both preallocate: a step writes
+//! into its slot in place instead of concatenating a new tensor every step.
 
 use burn::tensor::{Tensor, backend::Backend};
-
-/// The keys/values a layer attends to after an update, with their columns.
-pub struct CachedKv<B: Backend> {
-    /// `[batch, kv_heads, keys, head_dim]`
-    pub keys: Tensor<B, 4>,
-    /// `[batch, kv_heads, keys, head_dim]`
-    pub values: Tensor<B, 4>,
-    /// Column of each key along dimension 2.
-    pub columns: Vec<usize>,
-}
-
-/// One layer's key/value cache.
-pub trait KvCache<B: Backend>: Send {
-    /// Stores the keys/values of columns `start..start + n` and returns what the queries of those
-    /// columns may attend to (always including the new columns).
-    ///
-    /// # Shapes
-    /// - keys, values: `[batch, kv_heads, n, head_dim]`
-    fn update(&mut self, keys: Tensor<B, 4>, values: Tensor<B, 4>, start: usize) -> CachedKv<B>;
-
-    /// Columns stored so far (the next call's `start`).
-    fn len(&self) -> usize;
-
-    /// Whether nothing is stored.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Forgets everything: a new generation starts from an empty cache.
-    fn reset(&mut self);
-}
+use phi3_core::{CachedKv, KvCache};
 
 /// Every column, in one preallocated buffer per tensor that doubles when full.
 #[derive(Debug)]

@@ -1,29 +1,29 @@
-//! Attention for the phi3 decoder: the [`Attention`] trait and its grouped-query implementation,
-//! the [`PositionEncoding`] trait and rotary embeddings (with Phi-3's LongRoPE), and attention
-//! masks as their own pluggable piece ([`AttentionMask`]).
+//! # phi3-attention
 //!
-//! Every type here is generic over a Burn [`Backend`](burn::tensor::backend::Backend), so the same
-//! code runs on the Flex CPU backend and on CUDA.
+//! The attention family, built on `phi3-core`'s traits:
+//!
+//! - [`GroupedQueryAttention`] — multi-head, multi-query and grouped-query attention (an
+//!   [`Attention`](phi3_core::Attention)), with interchangeable scaled dot-product kernels
+//!   ([`AttentionKernel`]: naive, flash-style tiled, Burn's fused op);
+//! - masks ([`AttentionMask`](phi3_core::AttentionMask)): [`Causal`], [`SlidingWindow`], the
+//!   sparse patterns [`StridedSparse`] and [`FixedSparse`], Longformer's [`LocalGlobal`], and a
+//!   [`MaskSchedule`] giving each layer its mask;
+//! - position encodings ([`PositionEncoding`](phi3_core::PositionEncoding)): [`RotaryEmbedding`]
+//!   (plain, linear, LongRoPE, partial), [`SinusoidalPositions`], [`LearnedPositions`],
+//!   [`NoPositions`];
+//! - KV caches ([`KvCache`](phi3_core::KvCache)): [`DenseCache`] and the ring-buffer
+//!   [`WindowCache`] for sliding windows.
 
-pub mod attention;
 pub mod cache;
-pub mod linear;
+pub mod gqa;
+pub mod kernel;
 pub mod mask;
 pub mod position;
-pub mod positions;
 
-pub use attention::{
-    Attention, AttentionKernel, AttentionShape, GroupedQueryAttention, MaskInput,
-    scaled_dot_product,
-};
-pub use cache::{CachedKv, DenseCache, KvCache, WindowCache};
-pub use linear::linear;
-pub use mask::{
-    AttentionMask, Causal, FixedSparse, LocalGlobal, MaskSchedule, SlidingWindow, StridedSparse,
-    hidden_tile, masked_tensor,
-};
+pub use cache::{DenseCache, WindowCache};
+pub use gqa::{AttentionShape, GroupedQueryAttention};
+pub use kernel::{AttentionKernel, MaskInput, repeat_kv, scaled_dot_product};
+pub use mask::{Causal, FixedSparse, LocalGlobal, MaskSchedule, SlidingWindow, StridedSparse};
 pub use position::{
-    LearnedPositions, NoPositions, PositionEncoding, RopeScaling, RotaryEmbedding,
-    RotaryEmbeddingConfig, SinusoidalPositions,
+    LearnedPositions, NoPositions, RotaryEmbedding, RotaryEmbeddingConfig, SinusoidalPositions,
 };
-pub use positions::Positions;

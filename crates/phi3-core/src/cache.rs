@@ -1,9 +1,66 @@
-//! The model's KV cache: one [`KvCache`] per layer, chosen from the config.
+//! Key/value caches: what an attention layer remembers between decode steps.
+//!
+//! A cache stores keys and values by *column* (see [`Positions`](crate::Positions)) and hands back
+//! everything the new queries may attend to, with the column of each key so that masks can be
+//! applied by position. [`NoCache`] is the "no cache" case every attention would otherwise write
+//! itself; the preallocated dense and ring-buffer caches live in `phi3-attention`.
 
-use burn::tensor::backend::Backend;
-pub use phi3_attention::{CachedKv, DenseCache, KvCache, WindowCache};
+use burn::tensor::{Tensor, backend::Backend};
 
-/// The caches of every layer, plus the position-encoding epoch they were filled under.
+/// The keys/values a layer attends to after an update, with their columns.
+pub struct CachedKv<B: Backend> {
+    /// `[batch, kv_heads, keys, head_dim]`
+    pub keys: Tensor<B, 4>,
+    /// `[batch, kv_heads, keys, head_dim]`
+    pub values: Tensor<B, 4>,
+    /// Column of each key along dimension 2.
+    pub columns: Vec<usize>,
+}
+
+/// One layer's key/value cache.
+pub trait KvCache<B: Backend>: Send {
+    /// Stores the keys/values of columns `start..start + n` and returns what the queries of those
+    /// columns may attend to (always including the new columns).
+    ///
+    /// # Shapes
+    /// - keys, values: `[batch, kv_heads, n, head_dim]`
+    fn update(&mut self, keys: Tensor<B, 4>, values: Tensor<B, 4>, start: usize) -> CachedKv<B>;
+
+    /// Columns stored so far (the next call's `start`).
+    fn len(&self) -> usize;
+
+    /// Whether nothing is stored.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forgets everything: a new generation starts from an empty cache.
+    fn reset(&mut self);
+}
+
+/// No memory at all: the keys and values of this call are all the queries see. The decoder hands
+/// it to every layer of a forward pass without a cache.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoCache;
+
+impl<B: Backend> KvCache<B> for NoCache {
+    fn update(&mut self, keys: Tensor<B, 4>, values: Tensor<B, 4>, start: usize) -> CachedKv<B> {
+        let n = keys.dims()[2];
+        CachedKv {
+            keys,
+            values,
+            columns: (start..start + n).collect(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        0
+    }
+
+    fn reset(&mut self) {}
+}
+
+/// The caches of every layer of a model, plus the position-encoding epoch they were filled under.
 pub struct ModelCache<B: Backend> {
     layers: Vec<Box<dyn KvCache<B>>>,
     epoch: usize,
@@ -13,22 +70,6 @@ impl<B: Backend> ModelCache<B> {
     /// A cache from per-layer caches.
     pub fn new(layers: Vec<Box<dyn KvCache<B>>>) -> Self {
         Self { layers, epoch: 0 }
-    }
-
-    /// One cache per layer: a ring buffer of `w` slots for a layer whose mask looks back at
-    /// most `w` keys (`Some(w)`, narrower than `capacity`), a dense cache otherwise.
-    pub fn for_windows(windows: &[Option<usize>], capacity: usize) -> Self {
-        Self::new(
-            windows
-                .iter()
-                .map(|window| -> Box<dyn KvCache<B>> {
-                    match window {
-                        Some(w) if *w < capacity => Box::new(WindowCache::new(*w)),
-                        _ => Box::new(DenseCache::new(capacity)),
-                    }
-                })
-                .collect(),
-        )
     }
 
     /// Columns cached so far.

@@ -2,10 +2,35 @@
 
 use std::path::Path;
 
-use phi3_attention::RopeScaling;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Phi3Error, Result};
+use crate::error::{ModelError, Result};
+use crate::feed_forward::Activation;
+
+/// How rotary frequencies are rescaled for long contexts, resolved from a config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum RopeScaling {
+    /// Plain RoPE.
+    None,
+    /// Positions divided by `factor` (linear interpolation).
+    Linear {
+        /// Interpolation factor.
+        factor: f64,
+    },
+    /// Phi-3 LongRoPE: per-frequency rescale factors, `short` while the sequence fits in
+    /// `original_max_position_embeddings`, `long` beyond it; cos and sin multiplied by
+    /// `attention_factor`.
+    LongRope {
+        /// Factors used while `end <= original_max_position_embeddings` (one per frequency).
+        short_factor: Vec<f64>,
+        /// Factors used past `original_max_position_embeddings`.
+        long_factor: Vec<f64>,
+        /// The pre-training context length.
+        original_max_position_embeddings: usize,
+        /// Multiplier on cos and sin (transformers' `attention_scaling`).
+        attention_factor: f64,
+    },
+}
 
 /// RoPE settings as written in `config.json`: the hub's `rope_scaling` object or transformers 5's
 /// `rope_parameters` (which also carries `rope_theta` and `partial_rotary_factor`).
@@ -50,9 +75,10 @@ pub enum TokenIds {
     Many(Vec<u32>),
 }
 
-/// Phi-3's `config.json`. Field names are Hugging Face's; defaults are `Phi3Config`'s in
-/// transformers. Build it with [`Phi3Config::from_file`] or [`Phi3Config::from_json`], which
-/// validate it.
+/// Phi-3's `config.json`, and the sizes every decoder composition is built from. Field names are
+/// Hugging Face's; defaults are `Phi3Config`'s in transformers. Build it with
+/// [`Phi3Config::from_file`] or [`Phi3Config::from_json`], which validate it. Other checkpoint
+/// families convert their own `config.json` into it (the root crate's `models::gpt2`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Phi3Config {
     /// Rows of the embedding and of `lm_head`.
@@ -104,10 +130,11 @@ pub struct Phi3Config {
     /// `lm_head` shares the embedding matrix.
     #[serde(default)]
     pub tie_word_embeddings: bool,
-    /// MLP activation; Phi-3 uses `silu`.
+    /// Feed-forward activation (transformers' names: `silu`, `gelu`, `gelu_new`, `relu`, ...);
+    /// Phi-3 uses `silu`.
     #[serde(default = "default_act")]
     pub hidden_act: String,
-    /// `phi3` for Phi-3 checkpoints, `llama` for Llama-family ones.
+    /// The checkpoint family (`phi3`, `llama`, `gpt2`): which names its tensors have.
     #[serde(default)]
     pub model_type: Option<String>,
     /// Explicit head size (Llama configs write it); must equal `hidden_size / num_attention_heads`.
@@ -130,8 +157,8 @@ fn positive(x: f64) -> bool {
     x > 0.0
 }
 
-fn bad(field: &'static str, message: impl Into<String>) -> Phi3Error {
-    Phi3Error::Config {
+fn bad(field: &'static str, message: impl Into<String>) -> ModelError {
+    ModelError::Config {
         field,
         message: message.into(),
     }
@@ -141,12 +168,12 @@ impl Phi3Config {
     /// Reads and validates a `config.json`.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| Phi3Error::Io {
+        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
             path: path.into(),
             source,
         })?;
         Self::from_json(&text).map_err(|e| match e {
-            Phi3Error::Json { message, what, .. } => Phi3Error::Json {
+            ModelError::Json { message, what, .. } => ModelError::Json {
                 path: path.into(),
                 what,
                 message,
@@ -157,7 +184,7 @@ impl Phi3Config {
 
     /// Parses and validates `config.json` text.
     pub fn from_json(text: &str) -> Result<Self> {
-        let config: Self = serde_json::from_str(text).map_err(|e| Phi3Error::Json {
+        let config: Self = serde_json::from_str(text).map_err(|e| ModelError::Json {
             path: "<config.json>".into(),
             what: "a Phi-3 config",
             message: e.to_string(),
@@ -200,14 +227,6 @@ impl Phi3Config {
                 ),
             ));
         }
-        if let Some(kind) = self.model_type.as_deref()
-            && !matches!(kind, "phi3" | "llama")
-        {
-            return Err(bad(
-                "model_type",
-                format!("is {kind:?}, expected \"phi3\" or \"llama\""),
-            ));
-        }
         let kv = self.num_key_value_heads();
         if kv == 0 || !self.num_attention_heads.is_multiple_of(kv) {
             return Err(bad(
@@ -218,12 +237,7 @@ impl Phi3Config {
                 ),
             ));
         }
-        if self.hidden_act != "silu" {
-            return Err(bad(
-                "hidden_act",
-                format!("is {:?}, expected \"silu\"", self.hidden_act),
-            ));
-        }
+        self.activation()?;
         if !positive(self.rms_norm_eps) {
             return Err(bad("rms_norm_eps", "must be positive"));
         }
@@ -270,6 +284,20 @@ impl Phi3Config {
     /// The RoPE parameters from whichever spelling the file used.
     fn rope_params(&self) -> Option<&RopeParameters> {
         self.rope_parameters.as_ref().or(self.rope_scaling.as_ref())
+    }
+
+    /// The feed-forward activation `hidden_act` names.
+    pub fn activation(&self) -> Result<Activation> {
+        Activation::from_hf(&self.hidden_act).ok_or_else(|| {
+            bad(
+                "hidden_act",
+                format!(
+                    "is {:?}, expected one of {}",
+                    self.hidden_act,
+                    Activation::HF_NAMES.join(", ")
+                ),
+            )
+        })
     }
 
     /// Key/value heads.
@@ -451,7 +479,7 @@ mod tests {
         assert!(
             matches!(
                 err,
-                Phi3Error::Config {
+                ModelError::Config {
                     field: "rope_scaling",
                     ..
                 }
@@ -468,7 +496,7 @@ mod tests {
         assert!(
             matches!(
                 err,
-                Phi3Error::Config {
+                ModelError::Config {
                     field: "num_key_value_heads",
                     ..
                 }
@@ -486,7 +514,7 @@ mod tests {
         assert!(
             matches!(
                 err,
-                Phi3Error::Config {
+                ModelError::Config {
                     field: "num_attention_heads",
                     ..
                 }

@@ -1,52 +1,42 @@
 //! # phi3-core
 //!
-//! Phi-3 on Burn: the config ([`Phi3Config`]), checkpoint loading ([`Checkpoint`]), the decoder
-//! ([`Phi3Model`], [`Phi3ForCausalLM`]) built from the pluggable parts of [`phi3_attention`]
-//! and the [`Norm`] trait, and the printable module tree.
+//! The foundation of phi3: the component traits a decoder is composed from — [`Attention`],
+//! [`PositionEncoding`], [`AttentionMask`], [`Norm`], [`FeedForward`], [`KvCache`] — the generic
+//! decoder built from them ([`DecoderLayer`], [`DecoderModel`], [`CausalLm`]) and the
+//! [`CausalModel`] seam that generation takes; the norms ([`RmsNorm`], [`LayerNorm`]), the
+//! feed-forward blocks ([`SwiGlu`], [`Mlp`]), the [`Linear`] layer every projection runs through,
+//! the config ([`Phi3Config`]), errors ([`ModelError`]) and devices ([`device`]).
 //!
-//! ```no_run
-//! use phi3_core::{Phi3ForCausalLM, device::{Cpu, cpu}};
+//! It depends on no other phi3 crate. The attention family lives in `phi3-attention`; the models,
+//! checkpoint loading and generation in the root `phi3` crate.
 //!
-//! let device = cpu();
-//! let model = Phi3ForCausalLM::<Cpu>::from_dir("tests/fixtures/mha", &device)?;
-//! println!("{model}"); // the PyTorch-style tree
-//! let ids = model.input_ids(&[5, 17, 42], &device)?;
-//! let hidden = model.model.forward(ids)?;   // [1, 3, hidden]
-//! let logits = model.lm_head.forward(hidden); // [1, 3, vocab]
-//! # Ok::<(), phi3_core::Phi3Error>(())
-//! ```
+//! Every type is generic over a Burn [`Backend`](burn::tensor::backend::Backend), so the same code
+//! runs on the Flex CPU backend and on CUDA.
 
-pub mod builder;
+pub mod attention;
 pub mod cache;
 pub mod config;
 pub mod decoder;
 pub mod device;
 pub mod display;
 pub mod error;
-pub mod generation;
-pub mod gguf;
-pub mod layer;
-pub mod mlp;
-pub mod model;
+pub mod feed_forward;
+pub mod linear;
+pub mod mask;
 pub mod norm;
-pub mod pipeline;
-pub mod weights;
+pub mod position;
+pub mod positions;
 
-pub use builder::DecoderBuilder;
-pub use cache::ModelCache;
-pub use config::{Phi3Config, RopeParameters, TokenIds};
-pub use decoder::{CausalLm, DecoderModel};
-pub use display::{model_tree, parameter_count};
-pub use error::{Phi3Error, Result};
-pub use generation::{Control, Generated, GenerationConfig, StopReason, Timings};
-pub use layer::{BlockLayout, DecoderLayer};
-pub use mlp::Phi3Mlp;
-pub use model::{Phi3DecoderLayer, Phi3ForCausalLM, Phi3Model};
+pub use attention::{Attention, AttentionStep};
+pub use cache::{CachedKv, KvCache, ModelCache, NoCache};
+pub use config::{Phi3Config, RopeParameters, RopeScaling, TokenIds};
+pub use decoder::{BlockLayout, CausalLm, CausalModel, DecoderLayer, DecoderModel, TreePrinter};
+pub use error::{ModelError, Result};
+pub use feed_forward::{Activation, FeedForward, Mlp, SwiGlu};
+pub use linear::Linear;
+pub use mask::{AttentionMask, hidden_tile, masked_tensor};
 pub use norm::{LayerNorm, Norm, RmsNorm};
-pub use pipeline::{TextGeneration, TextGenerationPipeline};
-pub use weights::{Checkpoint, WeightSource};
+pub use position::{PositionEncoding, Rotation};
+pub use positions::Positions;
 
 pub use burn;
-pub use phi3_attention as attention;
-pub use phi3_sampling as sampling;
-pub use phi3_tokenizer as tokenizer;

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use phi3_core::{ModelError, Result};
+
 use super::AttentionMask;
 
 /// A mask per layer: the same for every layer, or alternating (GPT-3 alternates dense and
@@ -17,15 +19,23 @@ impl MaskSchedule {
         Self { masks: vec![mask] }
     }
 
-    /// Layer `i` uses `masks[i % masks.len()]`.
-    pub fn cycle(masks: Vec<Arc<dyn AttentionMask>>) -> Self {
-        assert!(!masks.is_empty(), "a mask schedule needs at least one mask");
-        Self { masks }
+    /// Layer `i` uses `masks[i % masks.len()]`; `masks` must not be empty.
+    pub fn cycle(masks: Vec<Arc<dyn AttentionMask>>) -> Result<Self> {
+        if masks.is_empty() {
+            return Err(ModelError::part(
+                "MaskSchedule",
+                "masks",
+                "is empty, expected at least one mask",
+            ));
+        }
+        Ok(Self { masks })
     }
 
     /// Even layers `even`, odd layers `odd`.
     pub fn alternating(even: Arc<dyn AttentionMask>, odd: Arc<dyn AttentionMask>) -> Self {
-        Self::cycle(vec![even, odd])
+        Self {
+            masks: vec![even, odd],
+        }
     }
 
     /// The mask of layer `layer`.

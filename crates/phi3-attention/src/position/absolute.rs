@@ -3,11 +3,9 @@
 
 use std::marker::PhantomData;
 
-use burn::module::{Module, Param};
-use burn::tensor::{Distribution, Int, Tensor, TensorData, backend::Backend};
-
-use super::PositionEncoding;
-use crate::positions::Positions;
+use burn::module::{Initializer, Module, Param};
+use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
+use phi3_core::{PositionEncoding, Positions};
 
 /// Rows `positions` of `table`, shaped to add to `[batch, seq, hidden]` embeddings.
 fn rows_for<B: Backend>(table: Tensor<B, 2>, positions: &Positions) -> Tensor<B, 3> {
@@ -65,15 +63,15 @@ pub struct LearnedPositions<B: Backend> {
 }
 
 impl<B: Backend> LearnedPositions<B> {
-    /// Random N(0, 0.02²) embeddings, as GPT-2 initialises them.
+    /// Random N(0, 0.02²) embeddings, as GPT-2 initialises them (lazily: a model filled from a
+    /// checkpoint never allocates them).
     pub fn new(max_positions: usize, hidden: usize, device: &B::Device) -> Self {
-        let weight = Tensor::random(
-            [max_positions, hidden],
-            Distribution::Normal(0.0, 0.02),
-            device,
-        );
+        let init = Initializer::Normal {
+            mean: 0.0,
+            std: 0.02,
+        };
         Self {
-            weight: Param::from_tensor(weight),
+            weight: init.init([max_positions, hidden], device),
         }
     }
 }

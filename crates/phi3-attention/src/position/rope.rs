@@ -1,38 +1,11 @@
-//! Rotary position embeddings (Su et al., 2021, "RoFormer") in the half-split `rotate_half`
-//! layout that Phi-3 and Llama checkpoints are trained with, plus Phi-3's LongRoPE scaling
-//! (Ding et al., 2024) and partial rotary dimensions.
+//! Rotary position embeddings (Su et al., 2021, "RoFormer") with Phi-3's LongRoPE scaling
+//! (Ding et al., 2024) and partial rotary dimensions: the cos/sin tables, from which each forward
+//! pass takes its rows as a [`Rotation`] (applied in the `rotate_half` layout).
 
 use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
-
-use super::PositionEncoding;
-use crate::positions::Positions;
-
-/// How rotary frequencies are rescaled for long contexts.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub enum RopeScaling {
-    /// Plain RoPE.
-    None,
-    /// Positions divided by `factor` (linear interpolation).
-    Linear {
-        /// Interpolation factor.
-        factor: f64,
-    },
-    /// Phi-3 LongRoPE: per-frequency rescale factors, `short` while the sequence fits in
-    /// `original_max_position_embeddings`, `long` beyond it; cos and sin multiplied by
-    /// `attention_factor`.
-    LongRope {
-        /// Factors used while `end <= original_max_position_embeddings` (one per frequency).
-        short_factor: Vec<f64>,
-        /// Factors used past `original_max_position_embeddings`.
-        long_factor: Vec<f64>,
-        /// The pre-training context length.
-        original_max_position_embeddings: usize,
-        /// Multiplier on cos and sin (transformers' `attention_scaling`).
-        attention_factor: f64,
-    },
-}
+use phi3_core::{PositionEncoding, Positions, RopeScaling, Rotation};
 
 /// Configuration of a [`RotaryEmbedding`].
 #[derive(Config, Debug)]
@@ -145,36 +118,12 @@ impl<B: Backend> RotaryEmbedding<B> {
     pub fn uses_long_factors(&self, end: usize) -> bool {
         self.cos_long.is_some() && end > self.long_after
     }
-
-    /// The `rotate_half` rotation of one tensor's first `rotary_dim` dimensions.
-    ///
-    /// # Shapes
-    /// - x: `[batch, heads, seq, head_dim]`; cos, sin: `[batch or 1, 1, seq, rotary_dim / 2]`.
-    fn apply(&self, x: Tensor<B, 4>, cos: &Tensor<B, 4>, sin: &Tensor<B, 4>) -> Tensor<B, 4> {
-        let [_, _, _, head_dim] = x.dims();
-        let half = self.rotary_dim / 2;
-        // Pairs are (x[i], x[i + rotary_dim/2]), not interleaved (x[2i], x[2i+1]) as in
-        // burn::nn::RotaryEncoding: the checkpoints' q/k rows are laid out for rotate_half.
-        let x1 = x.clone().narrow(3, 0, half);
-        let x2 = x.clone().narrow(3, half, half);
-        let r1 = x1.clone() * cos.clone() - x2.clone() * sin.clone();
-        let r2 = x2 * cos.clone() + x1 * sin.clone();
-        if self.rotary_dim == head_dim {
-            Tensor::cat(vec![r1, r2], 3)
-        } else {
-            let pass = x.narrow(3, self.rotary_dim, head_dim - self.rotary_dim);
-            Tensor::cat(vec![r1, r2, pass], 3)
-        }
-    }
 }
 
 impl<B: Backend> PositionEncoding<B> for RotaryEmbedding<B> {
-    fn rotate(
-        &self,
-        q: Tensor<B, 4>,
-        k: Tensor<B, 4>,
-        positions: &Positions,
-    ) -> (Tensor<B, 4>, Tensor<B, 4>) {
+    /// The cos/sin rows of the forward's positions, gathered once for every layer; the table
+    /// pair (LongRoPE short or long) is chosen from the whole sequence's length.
+    fn rotation(&self, positions: &Positions, device: &B::Device) -> Option<Rotation<B>> {
         let (cos, sin) = match (&self.cos_long, &self.sin_long) {
             (Some(c), Some(s)) if self.uses_long_factors(positions.max_len()) => (c, s),
             _ => (&self.cos, &self.sin),
@@ -192,7 +141,7 @@ impl<B: Backend> PositionEncoding<B> for RotaryEmbedding<B> {
             // queries and keys are masked anyway).
             let batch = positions.batch();
             let index = TensorData::new(positions.gather_index(), [batch * seq]);
-            let index = Tensor::<B, 1, Int>::from_data(index, &q.device());
+            let index = Tensor::<B, 1, Int>::from_data(index, device);
             let rows = |t: &Tensor<B, 2>| {
                 t.clone()
                     .select(0, index.clone())
@@ -200,7 +149,7 @@ impl<B: Backend> PositionEncoding<B> for RotaryEmbedding<B> {
             };
             (rows(cos), rows(sin))
         };
-        (self.apply(q, &cos, &sin), self.apply(k, &cos, &sin))
+        Some(Rotation::new(cos, sin))
     }
 
     fn max_positions(&self) -> Option<usize> {

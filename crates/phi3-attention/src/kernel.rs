@@ -6,8 +6,7 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Tensor, TensorData, backend::Backend};
 
-use crate::mask::{AttentionMask, hidden_tile, masked_tensor};
-use crate::positions::Positions;
+use phi3_core::{AttentionMask, Positions, hidden_tile, masked_tensor};
 
 /// Which scaled dot-product implementation to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]

@@ -1,13 +1,18 @@
-//! One decoder layer, composed from an [`Attention`] and a [`Norm`] implementation.
+//! One decoder layer, composed from an [`Attention`], a [`FeedForward`] and a [`Norm`].
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use burn::module::Module;
 use burn::tensor::{Tensor, backend::Backend};
-use phi3_attention::{Attention, AttentionMask, KvCache, PositionEncoding, Positions};
 
-use crate::mlp::Phi3Mlp;
+use crate::attention::{Attention, AttentionStep};
+use crate::cache::KvCache;
+use crate::feed_forward::FeedForward;
+use crate::mask::AttentionMask;
 use crate::norm::Norm;
+use crate::position::Rotation;
+use crate::positions::Positions;
 
 /// Where the norms sit in a residual block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -16,21 +21,23 @@ pub enum BlockLayout {
     /// `h = x + attn(norm₁(x))`, `out = h + mlp(norm₂(h))`. Trains stably without warm-up.
     #[default]
     PreNorm,
-    /// Post-norm, as in the original Transformer (Vaswani et al., 2017):
-    /// `h = norm₁(x + attn(x))`, `out = norm₂(h + mlp(h))`.
+    /// Post-norm, as in the original Transformer (Vaswani et al., 2017) and PyTorch's
+    /// `nn.TransformerEncoderLayer(norm_first=False)`: `h = norm₁(x + attn(x))`,
+    /// `out = norm₂(h + mlp(h))`.
     PostNorm,
 }
 
-/// A residual block: self-attention then a gated MLP, each with a norm and a residual add.
+/// A residual block: self-attention then a feed-forward block, each with a norm and a residual
+/// add. Field names are Phi-3's checkpoint names.
 #[derive(Module, Debug)]
-pub struct DecoderLayer<B: Backend, A: Module<B>, N: Module<B>> {
+pub struct DecoderLayer<B: Backend, A: Module<B>, F: Module<B>, N: Module<B>> {
     /// Self-attention.
     pub self_attn: A,
     /// Feed-forward block.
-    pub mlp: Phi3Mlp<B>,
+    pub mlp: F,
     /// Norm around attention (before it when pre-norm).
     pub input_layernorm: N,
-    /// Norm around the MLP (before it when pre-norm).
+    /// Norm around the feed-forward block (before it when pre-norm).
     pub post_attention_layernorm: N,
     /// Which keys each query may see in this layer.
     #[module(skip)]
@@ -38,16 +45,17 @@ pub struct DecoderLayer<B: Backend, A: Module<B>, N: Module<B>> {
     /// Pre-norm or post-norm.
     #[module(skip)]
     pub layout: BlockLayout,
+    _backend: PhantomData<B>,
 }
 
-impl<B: Backend, A: Module<B>, N: Module<B>> DecoderLayer<B, A, N> {
-    /// A pre-norm layer.
+impl<B: Backend, A: Attention<B>, F: FeedForward<B>, N: Norm<B>> DecoderLayer<B, A, F, N> {
+    /// A layer from its parts: `norm1` around attention, `norm2` around the feed-forward block.
     pub fn new(
         self_attn: A,
-        mlp: Phi3Mlp<B>,
-        norm1: N,
-        norm2: N,
+        mlp: F,
+        [norm1, norm2]: [N; 2],
         mask: Arc<dyn AttentionMask>,
+        layout: BlockLayout,
     ) -> Self {
         Self {
             self_attn,
@@ -55,43 +63,40 @@ impl<B: Backend, A: Module<B>, N: Module<B>> DecoderLayer<B, A, N> {
             input_layernorm: norm1,
             post_attention_layernorm: norm2,
             mask,
-            layout: BlockLayout::PreNorm,
+            layout,
+            _backend: PhantomData,
         }
     }
 
-    /// The same layer with another block layout.
-    pub fn with_layout(mut self, layout: BlockLayout) -> Self {
-        self.layout = layout;
-        self
-    }
-}
-
-impl<B: Backend, A: Attention<B>, N: Norm<B>> DecoderLayer<B, A, N> {
+    /// The layer over the tokens of `positions`, with the forward's `rotation` and this layer's
+    /// `cache`.
+    ///
     /// # Shapes
     /// - x: `[batch, seq, hidden]` → `[batch, seq, hidden]`
-    pub fn forward<P: PositionEncoding<B>>(
+    pub fn forward(
         &self,
         x: Tensor<B, 3>,
-        encoding: &P,
         positions: &Positions,
-        cache: Option<&mut dyn KvCache<B>>,
+        rotation: Option<&Rotation<B>>,
+        cache: &mut dyn KvCache<B>,
     ) -> Tensor<B, 3> {
-        let mask = self.mask.as_ref();
+        let mut step = AttentionStep {
+            positions,
+            mask: self.mask.as_ref(),
+            rotation,
+            cache,
+        };
         match self.layout {
             BlockLayout::PreNorm => {
                 let normed = self.input_layernorm.forward(x.clone());
-                let h = x + self
-                    .self_attn
-                    .forward(normed, encoding, mask, positions, cache);
+                let h = x + self.self_attn.forward(normed, &mut step);
                 let mlp = self
                     .mlp
                     .forward(self.post_attention_layernorm.forward(h.clone()));
                 h + mlp
             }
             BlockLayout::PostNorm => {
-                let attn = self
-                    .self_attn
-                    .forward(x.clone(), encoding, mask, positions, cache);
+                let attn = self.self_attn.forward(x.clone(), &mut step);
                 let h = self.input_layernorm.forward(x + attn);
                 let mlp = self.mlp.forward(h.clone());
                 self.post_attention_layernorm.forward(h + mlp)

@@ -209,16 +209,10 @@ impl GgufFile {
     /// bounds. Tensor data is not read until asked for.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let file = std::fs::File::open(path).map_err(|source| Phi3Error::Io {
-            path: path.into(),
-            source,
-        })?;
+        let file = std::fs::File::open(path).map_err(|source| Phi3Error::io(path, source))?;
         // SAFETY: the map is read-only; like every memory-mapped loader we rely on the file not
         // being truncated by another process while the model loads.
-        let map = unsafe { Mmap::map(&file) }.map_err(|source| Phi3Error::Io {
-            path: path.into(),
-            source,
-        })?;
+        let map = unsafe { Mmap::map(&file) }.map_err(|source| Phi3Error::io(path, source))?;
         let (version, metadata, tensors) = Self::parse(&map, path)?;
         Ok(Self {
             path: path.into(),
@@ -354,10 +348,7 @@ impl GgufFile {
     /// weights.
     fn raw(&self, info: &TensorInfo) -> Result<Vec<u8>> {
         use std::io::{Read, Seek, SeekFrom};
-        let io = |source| Phi3Error::Io {
-            path: self.path.clone(),
-            source,
-        };
+        let io = |source| Phi3Error::io(&self.path, source);
         let mut bytes = vec![0u8; info.bytes];
         let mut file = &self.file;
         file.seek(SeekFrom::Start(info.offset as u64)).map_err(io)?;

@@ -2,13 +2,15 @@
 
 use std::collections::BTreeSet;
 
-use burn::tensor::{Tensor, TensorData, backend::Backend};
+use std::path::PathBuf;
+
+use burn::tensor::TensorData;
+use phi3_core::{Phi3Config, RopeParameters, TokenIds};
 use phi3_tokenizer::{GgufVocab, Tokenizer};
 
 use super::reader::{GgufFile, Value};
-use crate::config::{Phi3Config, RopeParameters, TokenIds};
 use crate::error::{Phi3Error, Result};
-use crate::weights::WeightSource;
+use crate::load::WeightSource;
 
 fn meta_err(file: &GgufFile, message: String) -> Phi3Error {
     Phi3Error::Gguf {
@@ -145,17 +147,17 @@ pub fn tokenizer_from_gguf(file: &GgufFile) -> Result<Tokenizer> {
 }
 
 /// A GGUF file as a [`WeightSource`]: Hugging Face names in, llama.cpp names out.
-pub struct GgufWeights<'f> {
-    file: &'f GgufFile,
+pub struct GgufWeights {
+    file: GgufFile,
     heads: usize,
     kv_heads: usize,
     llama: bool,
     taken: BTreeSet<String>,
 }
 
-impl<'f> GgufWeights<'f> {
+impl GgufWeights {
     /// Weights of `file` for a model built from `config`.
-    pub fn new(file: &'f GgufFile, config: &Phi3Config) -> Self {
+    pub fn new(file: GgufFile, config: &Phi3Config) -> Self {
         Self {
             file,
             heads: config.num_attention_heads,
@@ -196,27 +198,6 @@ impl<'f> GgufWeights<'f> {
         };
         Some((format!("blk.{layer}.{name}.weight"), permuted))
     }
-
-    /// Fails if the file holds tensors the model never read.
-    pub fn finish(self) -> Result<()> {
-        let unused: Vec<String> = self
-            .file
-            .tensors
-            .keys()
-            // Rotary tables llama.cpp may store are recomputed from the metadata.
-            .filter(|n| !self.taken.contains(*n) && !n.starts_with("rope_"))
-            .take(8)
-            .cloned()
-            .collect();
-        if unused.is_empty() {
-            Ok(())
-        } else {
-            Err(Phi3Error::UnexpectedTensors {
-                file: self.file.path().into(),
-                tensors: unused,
-            })
-        }
-    }
 }
 
 /// Undoes llama.cpp's Q/K row permutation for `llama` models.
@@ -242,18 +223,23 @@ fn unpermute(data: &[f32], rows: usize, cols: usize, heads: usize) -> Vec<f32> {
     out
 }
 
-impl WeightSource for GgufWeights<'_> {
+impl WeightSource for GgufWeights {
+    fn origin(&self) -> PathBuf {
+        self.file.path().into()
+    }
+
     fn contains(&self, name: &str) -> bool {
         self.gguf_name(name)
             .is_some_and(|(n, _)| self.file.tensors.contains_key(&n))
     }
 
-    fn tensor<B: Backend, const D: usize>(
-        &mut self,
-        name: &str,
-        expected: [usize; D],
-        device: &B::Device,
-    ) -> Result<Tensor<B, D>> {
+    fn shape(&self, name: &str) -> Option<Vec<usize>> {
+        let (gguf, _) = self.gguf_name(name)?;
+        self.file.tensors.get(&gguf).map(|t| t.shape())
+    }
+
+    /// Dequantises tensor `name` to f32 (undoing llama.cpp's Q/K permutation for `llama`).
+    fn read(&mut self, name: &str, expected: &[usize]) -> Result<TensorData> {
         let missing = || Phi3Error::MissingTensor {
             tensor: name.into(),
             file: self.file.path().into(),
@@ -274,7 +260,28 @@ impl WeightSource for GgufWeights<'_> {
             data = unpermute(&data, shape[0], shape[1], heads);
         }
         self.taken.insert(gguf);
-        Ok(Tensor::from_data(TensorData::new(data, expected), device))
+        Ok(TensorData::new(data, expected.to_vec()))
+    }
+
+    /// Fails if the file holds tensors the model never read.
+    fn finish(&self) -> Result<()> {
+        let unused: Vec<String> = self
+            .file
+            .tensors
+            .keys()
+            // Rotary tables llama.cpp may store are recomputed from the metadata.
+            .filter(|n| !self.taken.contains(*n) && !n.starts_with("rope_"))
+            .take(8)
+            .cloned()
+            .collect();
+        if unused.is_empty() {
+            Ok(())
+        } else {
+            Err(Phi3Error::UnexpectedTensors {
+                file: self.file.path().into(),
+                tensors: unused,
+            })
+        }
     }
 }
 

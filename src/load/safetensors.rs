@@ -1,33 +1,19 @@
 //! Reading a Hugging Face checkpoint directory, one tensor at a time.
 //!
 //! Files are opened with burn-store's memory-mapped [`SafetensorsStore`]; each tensor is read,
-//! checked against the shape the model needs, converted to the runtime float type and handed
-//! to the model before the next one is read. At no point do two copies of the weights exist.
+//! checked against the shape the model needs and handed to the model before the next one is
+//! read. At no point do two copies of the weights exist.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use burn::tensor::{DType, Tensor, TensorData, backend::Backend};
+use burn::tensor::{DType, TensorData};
 use burn_store::{ModuleStore, SafetensorsStore};
+use phi3_core::ModelError;
 use serde::Deserialize;
 
+use super::source::WeightSource;
 use crate::error::{Phi3Error, Result};
-
-/// Where a model's tensors come from, addressed by their Hugging Face names and expected
-/// shapes (`[out, in]` for Linear weights). Implemented for safetensors directories
-/// ([`Checkpoint`]) and GGUF files ([`crate::gguf::GgufWeights`]).
-pub trait WeightSource {
-    /// Tensor `name` as f32 on `device`; its shape must be `expected`.
-    fn tensor<B: Backend, const D: usize>(
-        &mut self,
-        name: &str,
-        expected: [usize; D],
-        device: &B::Device,
-    ) -> Result<Tensor<B, D>>;
-
-    /// Whether the source holds `name`.
-    fn contains(&self, name: &str) -> bool;
-}
 
 /// Name of a single-file checkpoint.
 pub const SINGLE_FILE: &str = "model.safetensors";
@@ -48,8 +34,8 @@ struct Shard {
 /// `model.safetensors.index.json`), read lazily by name.
 pub struct Checkpoint {
     shards: Vec<Shard>,
-    /// Tensor name → index into `shards`.
-    location: HashMap<String, usize>,
+    /// Tensor name → index into `shards` and stored shape.
+    location: HashMap<String, (usize, Vec<usize>)>,
     taken: BTreeSet<String>,
 }
 
@@ -59,11 +45,9 @@ impl Checkpoint {
         let dir = dir.as_ref();
         let index_path = dir.join(SHARD_INDEX);
         let files: Vec<PathBuf> = if index_path.exists() {
-            let text = std::fs::read_to_string(&index_path).map_err(|source| Phi3Error::Io {
-                path: index_path.clone(),
-                source,
-            })?;
-            let index: ShardIndex = serde_json::from_str(&text).map_err(|e| Phi3Error::Json {
+            let text = std::fs::read_to_string(&index_path)
+                .map_err(|source| Phi3Error::io(&index_path, source))?;
+            let index: ShardIndex = serde_json::from_str(&text).map_err(|e| ModelError::Json {
                 path: index_path.clone(),
                 what: "a safetensors shard index",
                 message: e.to_string(),
@@ -98,7 +82,13 @@ impl Checkpoint {
                 message: e.to_string(),
             })?;
             for key in keys {
-                location.insert(key, i);
+                let shape = store
+                    .get_snapshot(&key)
+                    .ok()
+                    .flatten()
+                    .map(|t| t.shape.to_vec())
+                    .unwrap_or_default();
+                location.insert(key, (i, shape));
             }
             shards.push(Shard { path, store });
         }
@@ -120,41 +110,24 @@ impl Checkpoint {
                 .unwrap_or_default(),
         }
     }
-
-    /// Fails if the checkpoint holds tensors that were never read: a config that does not match
-    /// its weights must not load silently.
-    pub fn finish(self) -> Result<()> {
-        let mut unused: Vec<(&String, usize)> = self
-            .location
-            .iter()
-            .filter(|(name, _)| !self.taken.contains(*name))
-            .map(|(name, &i)| (name, i))
-            .collect();
-        if unused.is_empty() {
-            return Ok(());
-        }
-        unused.sort();
-        Err(Phi3Error::UnexpectedTensors {
-            file: self.shards[unused[0].1].path.clone(),
-            tensors: unused.iter().take(8).map(|(n, _)| n.to_string()).collect(),
-        })
-    }
 }
 
 impl WeightSource for Checkpoint {
+    fn origin(&self) -> PathBuf {
+        self.searched()
+    }
+
     fn contains(&self, name: &str) -> bool {
         self.location.contains_key(name)
     }
 
-    /// Reads tensor `name`, checks that its shape is `expected`, and converts it to f32 on
-    /// `device` (f32, f16 and bf16 sources).
-    fn tensor<B: Backend, const D: usize>(
-        &mut self,
-        name: &str,
-        expected: [usize; D],
-        device: &B::Device,
-    ) -> Result<Tensor<B, D>> {
-        let Some(&i) = self.location.get(name) else {
+    fn shape(&self, name: &str) -> Option<Vec<usize>> {
+        self.location.get(name).map(|(_, shape)| shape.clone())
+    }
+
+    /// Reads tensor `name` in its stored float type (f32, f16, bf16) after checking its shape.
+    fn read(&mut self, name: &str, expected: &[usize]) -> Result<TensorData> {
+        let Some(&(i, _)) = self.location.get(name) else {
             return Err(Phi3Error::MissingTensor {
                 tensor: name.into(),
                 file: self.searched(),
@@ -196,6 +169,25 @@ impl WeightSource for Checkpoint {
             message: format!("reading `{name}`: {e:?}"),
         })?;
         self.taken.insert(name.to_string());
-        Ok(Tensor::from_data(data.convert::<f32>(), device))
+        Ok(data)
+    }
+
+    /// Fails if the checkpoint holds tensors that were never read: a config that does not match
+    /// its weights must not load silently.
+    fn finish(&self) -> Result<()> {
+        let mut unused: Vec<(&String, usize)> = self
+            .location
+            .iter()
+            .filter(|(name, _)| !self.taken.contains(*name))
+            .map(|(name, &(i, _))| (name, i))
+            .collect();
+        if unused.is_empty() {
+            return Ok(());
+        }
+        unused.sort();
+        Err(Phi3Error::UnexpectedTensors {
+            file: self.shards[unused[0].1].path.clone(),
+            tensors: unused.iter().take(8).map(|(n, _)| n.to_string()).collect(),
+        })
     }
 }

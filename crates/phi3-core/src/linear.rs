@@ -1,0 +1,135 @@
+//! The linear layer every projection of the decoder runs through, and the one place that decides
+//! how a weight is stored and multiplied.
+
+use burn::module::{Content, DisplaySettings, Initializer, Module, ModuleDisplay, Param};
+use burn::tensor::{Tensor, backend::Backend};
+use rayon::prelude::*;
+
+/// `y = x · W + b` with `W` stored `[in, out]` (Burn's layout; a checkpoint's PyTorch `[out, in]`
+/// is transposed once, at load). The weight may be stored narrower than the activations (f16,
+/// bf16): the input is cast to the weight's type for the product and the result cast back.
+///
+/// The product is always one 2-D matmul, so a weight held as a strided view (a tied `lm_head`,
+/// the transposed embedding) is read in place: no copy per call, unlike Burn's `nn::Linear`,
+/// which reshapes its weight to the input's rank.
+#[derive(Module, Debug)]
+#[module(custom_display)]
+pub struct Linear<B: Backend> {
+    /// `[in, out]`.
+    pub weight: Param<Tensor<B, 2>>,
+    /// `[out]`, if any.
+    pub bias: Option<Param<Tensor<B, 1>>>,
+}
+
+impl<B: Backend> Linear<B> {
+    /// Random weights (Kaiming uniform, as PyTorch's and Burn's `Linear`), created lazily: nothing
+    /// is allocated until the weight is first used, so a model built only to be filled from a
+    /// checkpoint never holds random weights.
+    pub fn init(d_input: usize, d_output: usize, bias: bool, device: &B::Device) -> Self {
+        let init = Initializer::KaimingUniform {
+            gain: 1.0 / 3f64.sqrt(),
+            fan_out_only: false,
+        };
+        let fans = (Some(d_input), Some(d_output));
+        Self {
+            weight: init.init_with([d_input, d_output], fans.0, fans.1, device),
+            bias: bias.then(|| init.init_with([d_output], fans.0, fans.1, device)),
+        }
+    }
+
+    /// A layer from an `[in, out]` weight (and an `[out]` bias).
+    pub fn new(weight: Tensor<B, 2>, bias: Option<Tensor<B, 1>>) -> Self {
+        Self {
+            weight: Param::from_tensor(weight),
+            bias: bias.map(Param::from_tensor),
+        }
+    }
+
+    /// `[in, out]`, read without initialising a lazy weight.
+    pub fn dims(&self) -> [usize; 2] {
+        self.weight.lazy_shape().dims()
+    }
+
+    /// # Shapes
+    /// - x: `[..., in]` → `[..., out]`
+    pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        let weight = self.weight.val();
+        let [inp, out] = weight.dims();
+        let dims = x.dims();
+        let rows = dims[..D - 1].iter().product::<usize>();
+        let in_dtype = x.dtype();
+        let mut x = x.reshape([rows, inp]);
+        if x.dtype() != weight.dtype() {
+            x = x.cast(weight.dtype());
+        }
+        let mut y =
+            if rows == 1 && inp * out >= SPLIT_MIN_WEIGHTS && one_row_products_are_serial::<B>() {
+                split_columns(x, weight)
+            } else {
+                x.matmul(weight)
+            };
+        if y.dtype() != in_dtype {
+            y = y.cast(in_dtype);
+        }
+        if let Some(bias) = &self.bias {
+            y = y + bias.val().cast(in_dtype).unsqueeze::<2>();
+        }
+        let mut out_dims = dims;
+        out_dims[D - 1] = out;
+        y.reshape(out_dims)
+    }
+}
+
+impl<B: Backend> ModuleDisplay for Linear<B> {
+    fn custom_settings(&self) -> Option<DisplaySettings> {
+        DisplaySettings::new()
+            .with_new_line_after_attribute(false)
+            .optional()
+    }
+
+    fn custom_content(&self, content: Content) -> Option<Content> {
+        let [d_input, d_output] = self.dims();
+        content
+            .add("d_input", &d_input)
+            .add("d_output", &d_output)
+            .add("bias", &self.bias.is_some())
+            .optional()
+    }
+}
+
+/// Whether backend `B` multiplies a one-row product on a single core.
+///
+/// True for Flex: its gemm takes a gemv path for one-row products that ignores rayon, which
+/// reads the weight at one core's memory bandwidth — and a decode step is nothing but such reads.
+/// Backends with their own parallel GEMV kernels (CUDA, wgpu) are left alone.
+fn one_row_products_are_serial<B: Backend>() -> bool {
+    #[cfg(feature = "flex")]
+    return std::any::TypeId::of::<B>() == std::any::TypeId::of::<burn::backend::Flex>();
+    #[cfg(not(feature = "flex"))]
+    false
+}
+
+/// Weights below this many elements are multiplied on one thread: splitting costs more than it
+/// saves.
+const SPLIT_MIN_WEIGHTS: usize = 1 << 16;
+
+/// A one-row product (a decode step) split by output columns across rayon's threads: each thread
+/// multiplies by its own column slice (a strided view: no copy), so all cores stream the weight
+/// at once (docs/performance.md, entry 4).
+fn split_columns<B: Backend>(x: Tensor<B, 2>, weight: Tensor<B, 2>) -> Tensor<B, 2> {
+    let out = weight.dims()[1];
+    let parts = rayon::current_num_threads().min(out / 64).max(1);
+    if parts == 1 {
+        return x.matmul(weight);
+    }
+    let chunk = out.div_ceil(parts);
+    let pieces: Vec<Tensor<B, 2>> = (0..parts)
+        .into_par_iter()
+        .map(|i| {
+            let start = i * chunk;
+            x.clone()
+                .matmul(weight.clone().narrow(1, start, chunk.min(out - start)))
+        })
+        .collect();
+    Tensor::cat(pieces, 1)
+}

@@ -1,0 +1,28 @@
+//! Where a checkpoint's tensors come from: [`WeightSource`], answered by safetensors directories
+//! ([`Checkpoint`](super::Checkpoint)) and GGUF files ([`GgufWeights`](crate::gguf::GgufWeights)).
+
+use burn::tensor::TensorData;
+
+use crate::error::Result;
+
+/// A checkpoint's tensors, addressed by their checkpoint (Hugging Face) names and read one at a
+/// time, so that the loader never holds more than one tensor beside the model it fills.
+pub trait WeightSource {
+    /// The file that names the tensors (a safetensors file, a shard index, a GGUF file), for
+    /// messages.
+    fn origin(&self) -> std::path::PathBuf;
+
+    /// Whether the checkpoint holds `name`.
+    fn contains(&self, name: &str) -> bool;
+
+    /// The shape of `name` as stored, if present.
+    fn shape(&self, name: &str) -> Option<Vec<usize>>;
+
+    /// Tensor `name` as host data in a float type (f32, f16 or bf16); its stored shape must be
+    /// `expected`. Errors name the tensor and the file.
+    fn read(&mut self, name: &str, expected: &[usize]) -> Result<TensorData>;
+
+    /// Fails if the checkpoint holds tensors that were never read: a config that does not match
+    /// its weights must not load silently.
+    fn finish(&self) -> Result<()>;
+}
