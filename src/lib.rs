@@ -26,13 +26,13 @@
 //! # Ok::<(), phi3::Phi3Error>(())
 //! ```
 
-pub mod builder;
-pub mod error;
-pub mod generation;
+mod builder;
+mod error;
+mod generation;
 pub mod gguf;
 pub mod load;
 pub mod models;
-pub mod pipeline;
+mod pipeline;
 
 pub use builder::DecoderBuilder;
 pub use error::{Phi3Error, Result};
@@ -51,6 +51,11 @@ pub use phi3_core::{
 };
 pub use phi3_sampling as sampling;
 pub use phi3_tokenizer as tokenizer;
+
+// The README's snippets compile as doctests, so its API cannot drift from the code.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeSnippets;
 
 /// The traits and types most programs use: `use phi3::prelude::*;`.
 pub mod prelude {

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Regenerates the oracle fixtures under tests/fixtures/ with transformers' Phi3ForCausalLM.
+# Regenerates the oracle fixtures under tests/fixtures/: transformers' Phi3ForCausalLM and
+# LlamaForCausalLM (make_fixtures.py), GPT-2 and PyTorch's post-norm encoder layer
+# (make_parts_fixtures.py).
 # The venv lives in the project's cache (~/.cache/phi3/venv-ref), never in the repository.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -10,3 +12,4 @@ if [ ! -x "$venv/bin/python" ]; then
   "$venv/bin/pip" install -q -r "$here/requirements.txt"
 fi
 "$venv/bin/python" "$here/make_fixtures.py" --out "$root/tests/fixtures" "$@"
+"$venv/bin/python" "$here/make_parts_fixtures.py" --out "$root/tests/fixtures"

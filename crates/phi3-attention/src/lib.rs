@@ -14,11 +14,11 @@
 //! - KV caches ([`KvCache`](phi3_core::KvCache)): [`DenseCache`] and the ring-buffer
 //!   [`WindowCache`] for sliding windows.
 
-pub mod cache;
-pub mod gqa;
-pub mod kernel;
-pub mod mask;
-pub mod position;
+mod cache;
+mod gqa;
+mod kernel;
+mod mask;
+mod position;
 
 pub use cache::{DenseCache, WindowCache};
 pub use gqa::{AttentionShape, GroupedQueryAttention};

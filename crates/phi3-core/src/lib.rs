@@ -13,19 +13,19 @@
 //! Every type is generic over a Burn [`Backend`](burn::tensor::backend::Backend), so the same code
 //! runs on the Flex CPU backend and on CUDA.
 
-pub mod attention;
-pub mod cache;
-pub mod config;
-pub mod decoder;
+mod attention;
+mod cache;
+mod config;
+mod decoder;
 pub mod device;
 pub mod display;
-pub mod error;
-pub mod feed_forward;
-pub mod linear;
-pub mod mask;
-pub mod norm;
-pub mod position;
-pub mod positions;
+mod error;
+mod feed_forward;
+mod linear;
+mod mask;
+mod norm;
+mod position;
+mod positions;
 
 pub use attention::{Attention, AttentionStep};
 pub use cache::{CachedKv, KvCache, ModelCache, NoCache};
