@@ -104,6 +104,19 @@ impl ProcessorChain {
         }
     }
 
+    /// Temperature sampling: logits divided by `temperature` (> 0), then a draw.
+    pub fn temperature(temperature: f32, seed: u64) -> Self {
+        Self::new(vec![Box::new(Temperature(temperature))], seed)
+    }
+
+    /// Top-k sampling: temperature, then a draw among the `k` most likely tokens.
+    pub fn top_k(k: usize, temperature: f32, seed: u64) -> Self {
+        Self::new(
+            vec![Box::new(Temperature(temperature)), Box::new(TopK(k))],
+            seed,
+        )
+    }
+
     /// The probabilities the chain would draw from (exposed for tests and inspection).
     pub fn distribution(&self, logits: &[f32], history: &[u32]) -> Result<Vec<f64>, SamplingError> {
         check(logits)?;

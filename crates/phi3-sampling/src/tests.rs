@@ -186,3 +186,27 @@ fn invalid_settings_are_typed_errors() {
         "repetition_penalty",
     );
 }
+
+#[test]
+fn named_samplers_are_the_configured_chains() {
+    let logits = [0.3f32, 2.0, -1.0, 1.1, 0.0];
+    let configured = |top_k| SamplerConfig {
+        do_sample: true,
+        temperature: 0.7,
+        top_k,
+        seed: 9,
+        ..Default::default()
+    };
+    let run = |sampler: &mut dyn Sampler| -> Vec<u32> {
+        (0..50)
+            .map(|_| sampler.sample(&logits, &[]).unwrap())
+            .collect()
+    };
+    assert_eq!(
+        run(&mut ProcessorChain::temperature(0.7, 9)),
+        run(configured(None).build().unwrap().as_mut())
+    );
+    let top2 = run(&mut ProcessorChain::top_k(2, 0.7, 9));
+    assert_eq!(top2, run(configured(Some(2)).build().unwrap().as_mut()));
+    assert!(top2.iter().all(|&id| id == 1 || id == 3), "{top2:?}");
+}
