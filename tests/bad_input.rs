@@ -1,8 +1,11 @@
 //! Bad input gives a typed error naming the file, tensor or field, never a panic.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+mod common;
 
+use std::path::Path;
+
+use common::fixture;
 use phi3::attention::{AttentionShape, GroupedQueryAttention, MaskSchedule};
 use phi3::burn::tensor::DType;
 use phi3::device::{Cpu, cpu};
@@ -11,12 +14,6 @@ use phi3::{ModelError, Phi3Config};
 use phi3::{Phi3Error, Phi3ForCausalLM};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
 
 /// A scratch copy of a fixture directory.
 fn copy_fixture(name: &str) -> tempfile::TempDir {

@@ -1,38 +1,14 @@
 //! Generation: cached decode equals the uncached forward and transformers' greedy continuation;
 //! batches equal single prompts; the pipeline streams text and honours stop strings.
 
-use std::path::PathBuf;
+mod common;
 
+use common::{expected, fixture, load};
 use phi3::device::{Cpu, cpu};
 use phi3::prelude::*;
 use phi3::sampling::{self, Sampler, SamplerConfig, SamplingError};
 use phi3::tokenizer::Tokenizer;
 use phi3::{Phi3Config, StopReason};
-use serde::Deserialize;
-
-#[derive(Deserialize)]
-struct Greedy {
-    input_ids: Vec<u32>,
-    new_ids: Vec<u32>,
-}
-
-#[derive(Deserialize)]
-struct Expected {
-    greedy: Greedy,
-}
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
-
-fn load(name: &str) -> Phi3ForCausalLM<Cpu> {
-    Pretrained::open(fixture(name))
-        .unwrap()
-        .load(&LoadOptions::new(cpu()))
-        .unwrap()
-}
 
 fn greedy(max_new_tokens: usize, use_cache: bool) -> GenerationConfig {
     GenerationConfig {
@@ -50,10 +26,7 @@ fn continue_(_: usize, _: u32) -> Control {
 
 fn check_greedy(name: &str) {
     let model = load(name);
-    let expected: Expected = serde_json::from_str(
-        &std::fs::read_to_string(fixture(name).join("expected.json")).unwrap(),
-    )
-    .unwrap();
+    let expected = expected(name);
     let n = expected.greedy.new_ids.len();
     let prompt = &expected.greedy.input_ids;
     let (cached, _) = model
@@ -121,10 +94,7 @@ fn batch_of_three_prompts_equals_each_alone() {
 #[test]
 fn stop_tokens_end_a_row_and_are_included() {
     let model = load("gqa");
-    let expected: Expected = serde_json::from_str(
-        &std::fs::read_to_string(fixture("gqa").join("expected.json")).unwrap(),
-    )
-    .unwrap();
+    let expected = expected("gqa");
     let stop = expected.greedy.new_ids[4];
     let first = expected
         .greedy

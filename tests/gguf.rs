@@ -1,16 +1,11 @@
 //! GGUF: dequantisation against the Python `gguf` package, and damaged files as typed errors.
 
-use std::path::PathBuf;
+mod common;
 
+use common::{expected, fixture};
 use phi3::Phi3Error;
 use phi3::gguf::{GgmlType, GgufFile, dequantize};
 use serde::Deserialize;
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
 
 #[derive(Deserialize)]
 struct Case {
@@ -193,17 +188,6 @@ fn huge_declared_sizes_fail_before_allocating() {
     assert!(matches!(open(&bytes), Err(Phi3Error::Gguf { .. })));
 }
 
-#[derive(Deserialize)]
-struct OracleCase {
-    input_ids: Vec<u32>,
-    logits: Vec<Vec<f32>>,
-}
-
-#[derive(Deserialize)]
-struct Oracle {
-    cases: Vec<OracleCase>,
-}
-
 /// GGUF files written from oracle fixtures as llama.cpp lays them out
 /// (tools/reference/make_gguf_fixture.py) give transformers' logits.
 #[test]
@@ -219,10 +203,7 @@ fn phi3_and_llama_gguf_match_the_oracle() {
             .load::<Cpu>(&LoadOptions::new(cpu()))
             .unwrap();
         assert!(format!("{model}").starts_with(tree_root));
-        let oracle: Oracle = serde_json::from_str(
-            &std::fs::read_to_string(fixture(source).join("expected.json")).unwrap(),
-        )
-        .unwrap();
+        let oracle = expected(source);
         for case in &oracle.cases {
             let logits = model
                 .forward(model.input_ids(&case.input_ids).unwrap())

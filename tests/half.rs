@@ -5,29 +5,12 @@
 //! matrix to f16 (11-bit significand) moves logits by at most 2e-2 here, to bf16 (8 bits) by at
 //! most 1.5e-1; argmax must agree wherever transformers' top-2 margin exceeds 4× that bound.
 
-use std::path::PathBuf;
+mod common;
 
+use common::{expected, fixture};
 use phi3::burn::tensor::DType;
 use phi3::device::{Cpu, cpu};
 use phi3::prelude::*;
-use serde::Deserialize;
-
-#[derive(Deserialize)]
-struct Case {
-    input_ids: Vec<u32>,
-    logits: Vec<Vec<f32>>,
-}
-
-#[derive(Deserialize)]
-struct Expected {
-    cases: Vec<Case>,
-}
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
 
 #[test]
 fn half_precision_weights_stay_close_to_the_oracle() {
@@ -38,10 +21,7 @@ fn half_precision_weights_stay_close_to_the_oracle() {
                 .unwrap()
                 .load(&options)
                 .unwrap();
-            let expected: Expected = serde_json::from_str(
-                &std::fs::read_to_string(fixture(name).join("expected.json")).unwrap(),
-            )
-            .unwrap();
+            let expected = expected(name);
             for case in &expected.cases {
                 let logits = model
                     .forward(model.input_ids(&case.input_ids).unwrap())
@@ -114,10 +94,7 @@ fn f16_safetensors_checkpoint_loads() {
         .unwrap()
         .load::<Cpu>(&LoadOptions::new(cpu()))
         .unwrap();
-    let expected: Expected = serde_json::from_str(
-        &std::fs::read_to_string(fixture("gqa").join("expected.json")).unwrap(),
-    )
-    .unwrap();
+    let expected = expected("gqa");
     let case = &expected.cases[0];
     let got: Vec<f32> = model
         .forward(model.input_ids(&case.input_ids).unwrap())

@@ -1,56 +1,27 @@
 //! The decoder against transformers' Phi3ForCausalLM: every committed fixture, every position.
 //! Fixtures are made by tools/reference/make_fixtures.py.
 
-use std::path::PathBuf;
+mod common;
 
+use common::{expected, fixture, max_abs_diff};
 use phi3::attention::AttentionKernel;
 use phi3::burn::tensor::Tensor;
 use phi3::device::{Cpu, cpu};
 use phi3::prelude::*;
-use serde::Deserialize;
-
-#[derive(Deserialize)]
-struct Case {
-    input_ids: Vec<u32>,
-    logits: Vec<Vec<f32>>,
-    argmax: Vec<u32>,
-    last_hidden: Vec<f32>,
-}
-
-#[derive(Deserialize)]
-struct Expected {
-    stored_dtype: String,
-    cases: Vec<Case>,
-}
 
 /// Largest |Δ| allowed on logits and hidden states. The same bound holds for the bf16
 /// checkpoint: its weights are upcast exactly to f32 at load, and the oracle computes in f32
 /// from the same bf16 values.
 const TOLERANCE: f32 = 1e-4;
 
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
-
 fn to_vec(t: Tensor<Cpu, 3>) -> Vec<f32> {
     t.into_data().to_vec::<f32>().unwrap()
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 fn check(name: &str, kernel: AttentionKernel) {
     let device = cpu();
     let dir = fixture(name);
-    let expected: Expected =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    let expected = expected(name);
     let model = Pretrained::open(&dir)
         .unwrap()
         .load::<Cpu>(&LoadOptions::new(device))

@@ -1,24 +1,11 @@
 //! The PyTorch-style tree and the parameter count.
 
-use std::path::PathBuf;
+mod common;
 
+use common::{fixture, load};
 use phi3::burn::module::Module;
 use phi3::device::{Cpu, cpu};
-use phi3::prelude::*;
 use phi3::{Phi3Config, model_tree, parameter_count};
-
-fn load(name: &str) -> Phi3ForCausalLM<Cpu> {
-    Pretrained::open(fixture(name))
-        .unwrap()
-        .load(&LoadOptions::new(cpu()))
-        .unwrap()
-}
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
 
 fn squash(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")

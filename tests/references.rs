@@ -4,8 +4,9 @@
 //! nn.TransformerEncoderLayer). Logits at every position, and greedy tokens with and without the
 //! KV cache; then Burn's own record format round-trips a loaded composition.
 
-use std::path::PathBuf;
+mod common;
 
+use common::{Expected, expected, fixture, max_abs_diff};
 use phi3::attention::{
     AttentionKernel, AttentionShape, GroupedQueryAttention, SinusoidalPositions,
 };
@@ -15,39 +16,8 @@ use phi3::device::{Cpu, cpu};
 use phi3::models::gpt2;
 use phi3::prelude::*;
 use phi3::{BlockLayout, CheckpointNames, DecoderBuilder, LayerNorm, Mlp, Phi3Config};
-use serde::Deserialize;
-
-#[derive(Deserialize)]
-struct Case {
-    input_ids: Vec<u32>,
-    logits: Vec<Vec<f32>>,
-    argmax: Vec<u32>,
-}
-
-#[derive(Deserialize)]
-struct Greedy {
-    input_ids: Vec<u32>,
-    new_ids: Vec<u32>,
-}
-
-#[derive(Deserialize)]
-struct Expected {
-    cases: Vec<Case>,
-    greedy: Greedy,
-}
 
 const TOLERANCE: f32 = 1e-4;
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
-
-fn expected(name: &str) -> Expected {
-    let text = std::fs::read_to_string(fixture(name).join("expected.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
 
 /// Largest |Δ| between the model's logits and the reference's, over every case and position.
 fn logits_diff(model: &impl CausalModel<Cpu>, expected: &Expected) -> f32 {
@@ -62,11 +32,7 @@ fn logits_diff(model: &impl CausalModel<Cpu>, expected: &Expected) -> f32 {
             .chunks(vocab)
             .map(|row| phi3::sampling::argmax(row).unwrap())
             .collect();
-        worst = got
-            .iter()
-            .zip(case.logits.concat())
-            .map(|(a, b)| (a - b).abs())
-            .fold(worst, f32::max);
+        worst = worst.max(max_abs_diff(&got, &case.logits.concat()));
         if worst <= TOLERANCE {
             assert_eq!(argmax, case.argmax, "argmax at every position");
         }
