@@ -34,7 +34,8 @@ use crate::models::{Phi3ForCausalLM, gpt2, phi3};
 /// Where and how loaded weights are stored.
 #[derive(Debug, Clone)]
 pub struct LoadOptions<B: Backend> {
-    /// The device the weights go to.
+    /// The device of the composition [`Pretrained::load`] builds. ([`Pretrained::load_into`]
+    /// fills a model on the device it was built on.)
     pub device: B::Device,
     /// The type of the matrices (embeddings, projections, `lm_head`): `F32`, `F16` or `BF16`.
     /// Norms, biases and activations stay f32.
