@@ -5,12 +5,11 @@
 use std::sync::Arc;
 
 use burn::module::Param;
-use burn::nn::EmbeddingConfig;
 use burn::tensor::backend::Backend;
 use phi3_attention::{Causal, MaskSchedule, SlidingWindow};
 use phi3_core::{
-    Attention, AttentionMask, BlockLayout, CausalLm, DecoderLayer, FeedForward, Linear, Norm,
-    Phi3Config, PositionEncoding,
+    Attention, AttentionMask, BlockLayout, CausalLm, DecoderLayer, Embedding, FeedForward, Linear,
+    Norm, Phi3Config, PositionEncoding,
 };
 
 use crate::error::Result;
@@ -128,15 +127,14 @@ impl DecoderBuilder {
             .final_norm
             .unwrap_or(self.layout == BlockLayout::PreNorm)
             .then(|| norm(c));
-        let embed = EmbeddingConfig::new(c.vocab_size, c.hidden_size).init(device);
+        let embed = Embedding::init(c.vocab_size, c.hidden_size, device);
         let lm_head = if c.tie_word_embeddings {
             // One parameter seen from two modules: the same id, so it is counted (and loaded)
             // once. Tying needs the embedding's values, so a tied embedding is not lazy.
             let view = embed.weight.val().transpose();
-            Linear {
-                weight: Param::initialized(embed.weight.id, view),
-                bias: None,
-            }
+            let mut head = Linear::new(view, None);
+            head.weight = Param::initialized(embed.weight.id, head.weight.val());
+            head
         } else {
             Linear::init(c.hidden_size, c.vocab_size, false, device)
         };

@@ -1,11 +1,11 @@
-//! GGUF: llama.cpp's single-file format. [`GgufFile`] reads the container, [`dequant`] the
-//! tensor types, and [`GgufWeights`] maps llama.cpp's tensor names onto the Hugging Face names
-//! the decoder asks for, with the config and tokenizer taken from the metadata.
+//! GGUF: llama.cpp's single-file format. [`GgufFile`] reads the container, and [`GgufWeights`]
+//! maps llama.cpp's tensor names onto the Hugging Face names the decoder asks for, with the config
+//! and tokenizer taken from the metadata. The block types themselves ([`GgmlType`],
+//! [`dequantize`]) are `phi3-core`'s, whose kernels compute with them.
 
-pub mod dequant;
 mod reader;
 mod weights;
 
-pub use dequant::{GgmlType, dequantize};
+pub use phi3_core::quant::{GgmlType, dequantize};
 pub use reader::{GgufFile, TensorInfo, Value};
 pub use weights::{GgufWeights, config_from_gguf, tokenizer_from_gguf};

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 
-use super::dequant::{GgmlType, dequantize};
 use crate::error::{Phi3Error, Result};
+use phi3_core::quant::{GgmlType, dequantize};
 
 /// One metadata value.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,24 +1,50 @@
 //! The linear layer every projection of the decoder runs through, and the one place that decides
 //! how a weight is stored and multiplied.
 
-use burn::module::{Content, DisplaySettings, Initializer, Module, ModuleDisplay, Param};
-use burn::tensor::{Tensor, backend::Backend};
+use burn::module::{Content, DisplaySettings, Initializer, Module, ModuleDisplay, Param, ParamId};
+use burn::tensor::{DType, Int, Tensor, TensorData, backend::Backend};
 use rayon::prelude::*;
 
-/// `y = x · W + b` with `W` stored `[in, out]` (Burn's layout; a checkpoint's PyTorch `[out, in]`
-/// is transposed once, at load). The weight may be stored narrower than the activations (f16,
-/// bf16): the input is cast to the weight's type for the product and the result cast back.
+use crate::flex::is_flex;
+#[cfg(feature = "flex")]
+use crate::quant::QuantizedMatrix;
+
+/// `y = x · W + b`, with the weight stored one of two ways:
 ///
-/// The product is always one 2-D matmul, so a weight held as a strided view (a tied `lm_head`,
-/// the transposed embedding) is read in place: no copy per call, unlike Burn's `nn::Linear`,
-/// which reshapes its weight to the input's rank.
+/// - **as floats**, `weight` `[in, out]` (Burn's layout; a checkpoint's PyTorch `[out, in]` is
+///   transposed once, at load), possibly narrower than the activations (f16, bf16: the input is
+///   cast to the weight's type for the product and the result cast back). The product is one 2-D
+///   matmul, so a weight held as a strided view (a tied `lm_head`, the transposed embedding) is
+///   read in place, unlike Burn's `nn::Linear`, which reshapes its weight to the input's rank;
+/// - **as GGML blocks**, `quantized`: a [`QuantizedMatrix`](crate::quant::QuantizedMatrix)
+///   buffer (`out` rows of `in` values, as GGUF stores them) in a U8 tensor, multiplied by
+///   phi3's own kernels on Flex (integer dot products for a decode step, dequantized tiles and
+///   gemm for a prefill). `weight` is then a lazily initialised parameter that dequantizes the
+///   blocks if anything reads it; the kernels never do.
+///
+/// `quantized` is empty (0 bytes) for float layers.
 #[derive(Module, Debug)]
 #[module(custom_display)]
 pub struct Linear<B: Backend> {
+    /// GGML blocks, or empty. The first field: the loader fills it before `weight`.
+    pub quantized: Param<Tensor<B, 1, Int>>,
     /// `[in, out]`.
     pub weight: Param<Tensor<B, 2>>,
     /// `[out]`, if any.
     pub bias: Option<Param<Tensor<B, 1>>>,
+}
+
+/// An empty U8 tensor: no GGML blocks.
+pub(crate) fn no_blocks<B: Backend>(device: &B::Device) -> Param<Tensor<B, 1, Int>> {
+    let data = TensorData::from_bytes_vec(vec![], [0], DType::U8);
+    Param::initialized(ParamId::new(), Tensor::from_data(data, (device, DType::U8)))
+}
+
+/// A U8 tensor holding a [`QuantizedMatrix`](crate::quant::QuantizedMatrix) buffer.
+pub fn blocks_tensor<B: Backend>(bytes: Vec<u8>, device: &B::Device) -> Tensor<B, 1, Int> {
+    let len = bytes.len();
+    let data = TensorData::from_bytes_vec(bytes, [len], DType::U8);
+    Tensor::from_data(data, (device, DType::U8))
 }
 
 impl<B: Backend> Linear<B> {
@@ -32,6 +58,7 @@ impl<B: Backend> Linear<B> {
         };
         let fans = (Some(d_input), Some(d_output));
         Self {
+            quantized: no_blocks(device),
             weight: init.init_with([d_input, d_output], fans.0, fans.1, device),
             bias: bias.then(|| init.init_with([d_output], fans.0, fans.1, device)),
         }
@@ -40,9 +67,15 @@ impl<B: Backend> Linear<B> {
     /// A layer from an `[in, out]` weight (and an `[out]` bias).
     pub fn new(weight: Tensor<B, 2>, bias: Option<Tensor<B, 1>>) -> Self {
         Self {
+            quantized: no_blocks(&weight.device()),
             weight: Param::from_tensor(weight),
             bias: bias.map(Param::from_tensor),
         }
+    }
+
+    /// Whether the weight is kept in GGML blocks.
+    pub fn is_quantized(&self) -> bool {
+        self.quantized.lazy_shape().dims::<1>()[0] > 0
     }
 
     /// `[in, out]`, read without initialising a lazy weight.
@@ -53,21 +86,15 @@ impl<B: Backend> Linear<B> {
     /// # Shapes
     /// - x: `[..., in]` → `[..., out]`
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        let weight = self.weight.val();
-        let [inp, out] = weight.dims();
+        let [inp, out] = self.dims();
         let dims = x.dims();
         let rows = dims[..D - 1].iter().product::<usize>();
         let in_dtype = x.dtype();
-        let mut x = x.reshape([rows, inp]);
-        if x.dtype() != weight.dtype() {
-            x = x.cast(weight.dtype());
-        }
-        let mut y =
-            if rows == 1 && inp * out >= SPLIT_MIN_WEIGHTS && one_row_products_are_serial::<B>() {
-                split_columns(x, weight)
-            } else {
-                x.matmul(weight)
-            };
+        let x = x.reshape([rows, inp]);
+        let mut y = match self.forward_blocks(x.clone(), rows) {
+            Some(y) => y,
+            None => self.forward_float(x, rows),
+        };
         if y.dtype() != in_dtype {
             y = y.cast(in_dtype);
         }
@@ -77,6 +104,49 @@ impl<B: Backend> Linear<B> {
         let mut out_dims = dims;
         out_dims[D - 1] = out;
         y.reshape(out_dims)
+    }
+
+    /// The float weight's product.
+    fn forward_float(&self, mut x: Tensor<B, 2>, rows: usize) -> Tensor<B, 2> {
+        let weight = self.weight.val();
+        let [inp, out] = weight.dims();
+        if x.dtype() != weight.dtype() {
+            x = x.cast(weight.dtype());
+        }
+        if rows == 1 && inp * out >= SPLIT_MIN_WEIGHTS && one_row_products_are_serial::<B>() {
+            split_columns(x, weight)
+        } else {
+            x.matmul(weight)
+        }
+    }
+
+    /// The GGML blocks' product, with phi3's kernels on Flex; `None` for float layers and on
+    /// other backends.
+    #[cfg(feature = "flex")]
+    fn forward_blocks(&self, x: Tensor<B, 2>, rows: usize) -> Option<Tensor<B, 2>> {
+        if !self.is_quantized() || !is_flex::<B>() {
+            return None;
+        }
+        let blocks = crate::flex::int_bytes(self.quantized.val())?;
+        let m = QuantizedMatrix::from_bytes(blocks.bytes()).ok()?;
+        let device = x.device();
+        let x = crate::flex::f32_values(x)?;
+        let x = x.as_slice::<f32>()?;
+        let mut out = vec![0f32; rows * m.rows()];
+        if rows == 1 {
+            m.matvec(x, &mut out);
+        } else {
+            m.matmul(x, rows, &mut out);
+        }
+        Some(Tensor::from_data(
+            TensorData::new(out, [rows, m.rows()]),
+            &device,
+        ))
+    }
+
+    #[cfg(not(feature = "flex"))]
+    fn forward_blocks(&self, _x: Tensor<B, 2>, _rows: usize) -> Option<Tensor<B, 2>> {
+        None
     }
 }
 
@@ -103,10 +173,7 @@ impl<B: Backend> ModuleDisplay for Linear<B> {
 /// reads the weight at one core's memory bandwidth — and a decode step is nothing but such reads.
 /// Backends with their own parallel GEMV kernels (CUDA, wgpu) are left alone.
 fn one_row_products_are_serial<B: Backend>() -> bool {
-    #[cfg(feature = "flex")]
-    return std::any::TypeId::of::<B>() == std::any::TypeId::of::<burn::backend::Flex>();
-    #[cfg(not(feature = "flex"))]
-    false
+    is_flex::<B>()
 }
 
 /// Weights below this many elements are multiplied on one thread: splitting costs more than it

@@ -4,7 +4,6 @@
 use std::collections::HashSet;
 
 use burn::module::{Module, ModuleDisplay, ModuleVisitor, Param, ParamId};
-use burn::nn::Embedding;
 use burn::tensor::{DType, Int, Tensor, backend::Backend};
 
 use super::causal_model::CausalModel;
@@ -13,6 +12,7 @@ use crate::attention::Attention;
 use crate::cache::{KvCache, ModelCache, NoCache};
 use crate::config::Phi3Config;
 use crate::display::thousands;
+use crate::embedding::Embedding;
 use crate::error::{ModelError, Result};
 use crate::feed_forward::FeedForward;
 use crate::linear::Linear;
@@ -98,7 +98,7 @@ where
         }
         let device = input_ids.device();
         // Embeddings may be stored in 16 bits; activations are f32.
-        let embedded = self.embed_tokens.forward(input_ids).cast(DType::F32);
+        let embedded = self.embed_tokens.forward(input_ids)?.cast(DType::F32);
         let mut x = self.position.embed(embedded, positions);
         let rotation = self.position.rotation(positions, &device);
         let mut no_cache = NoCache;

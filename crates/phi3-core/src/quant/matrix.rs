@@ -1,0 +1,392 @@
+//! A matrix kept in GGML's quantized blocks, as a GGUF file stores it, and its products.
+
+use rayon::prelude::*;
+
+use super::activation::{quantize_q8, quantize_q8k};
+use super::format::{GgmlType, dequantize};
+use super::kernels::{Activations, Isa, dot_rows};
+
+/// One run of rows in one block type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part<'a> {
+    /// The block type.
+    pub ty: GgmlType,
+    /// Rows in this run.
+    pub rows: usize,
+    /// `rows · ty.row_bytes(cols)` bytes.
+    pub data: &'a [u8],
+}
+
+/// The rows of a `[rows, cols]` matrix in GGML blocks along `cols`, one output row per row.
+/// Consecutive runs of rows may use different types: a Q4_K_M file keeps `attn_v` in Q6_K beside
+/// Q4_K `attn_q` and `attn_k`, and a fused `qkv_proj` holds all three.
+///
+/// A matrix lives in one byte buffer (so a Burn tensor can hold it, see [`crate::Linear`]): a
+/// header, then every part's blocks in order —
+///
+/// ```text
+/// "PHI3QMAT" | version u32 = 1 | cols u32 | parts u32 | (type id u32, rows u32) × parts |
+/// zero padding to a multiple of 16 | part 0's blocks | part 1's blocks | ...
+/// ```
+///
+/// all integers little-endian.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuantizedMatrix<'a> {
+    cols: usize,
+    parts: Vec<Part<'a>>,
+}
+
+const MAGIC: &[u8; 8] = b"PHI3QMAT";
+const VERSION: u32 = 1;
+
+fn header_len(parts: usize) -> usize {
+    (8 + 12 + 8 * parts).next_multiple_of(16)
+}
+
+fn u32_at(b: &[u8], i: usize) -> Option<usize> {
+    Some(u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?) as usize)
+}
+
+impl<'a> QuantizedMatrix<'a> {
+    /// A matrix of `cols` columns from runs of `(type, rows, blocks)`; `None` when a run's bytes
+    /// are not `rows` rows of whole blocks.
+    pub fn new(cols: usize, parts: Vec<Part<'a>>) -> Option<Self> {
+        for p in &parts {
+            if p.ty.row_bytes(cols)? * p.rows != p.data.len() {
+                return None;
+            }
+        }
+        Some(Self { cols, parts })
+    }
+
+    /// Reads a matrix back from [`Self::to_bytes`]'s buffer, without copying its blocks.
+    pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, String> {
+        if bytes.get(..8) != Some(MAGIC.as_slice()) {
+            return Err("not a quantized matrix (bad magic)".into());
+        }
+        let field = |i| u32_at(bytes, i).ok_or_else(|| "truncated header".to_string());
+        if field(8)? != VERSION as usize {
+            return Err(format!("unknown version {}", field(8)?));
+        }
+        let (cols, count) = (field(12)?, field(16)?);
+        if count > 1 << 16 {
+            return Err(format!("{count} parts"));
+        }
+        let mut offset = header_len(count);
+        let mut parts = Vec::with_capacity(count);
+        for i in 0..count {
+            let id = field(20 + 8 * i)? as u32;
+            let rows = field(24 + 8 * i)?;
+            let ty = GgmlType::from_id(id).ok_or(format!("unknown GGML type {id}"))?;
+            let row_bytes = ty
+                .row_bytes(cols)
+                .ok_or(format!("{cols} columns are not whole {} blocks", ty.name()))?;
+            let len = rows
+                .checked_mul(row_bytes)
+                .ok_or_else(|| "size overflows".to_string())?;
+            let data = bytes
+                .get(offset..offset + len)
+                .ok_or_else(|| "truncated blocks".to_string())?;
+            parts.push(Part { ty, rows, data });
+            offset += len;
+        }
+        Ok(Self { cols, parts })
+    }
+
+    /// The matrix in one buffer (see the type's documentation).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let header = header_len(self.parts.len());
+        let mut out =
+            Vec::with_capacity(header + self.parts.iter().map(|p| p.data.len()).sum::<usize>());
+        out.extend_from_slice(MAGIC);
+        for v in [VERSION, self.cols as u32, self.parts.len() as u32] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        for p in &self.parts {
+            out.extend_from_slice(&p.ty.id().to_le_bytes());
+            out.extend_from_slice(&(p.rows as u32).to_le_bytes());
+        }
+        out.resize(header, 0);
+        for p in &self.parts {
+            out.extend_from_slice(p.data);
+        }
+        out
+    }
+
+    /// Output rows.
+    pub fn rows(&self) -> usize {
+        self.parts.iter().map(|p| p.rows).sum()
+    }
+
+    /// Input columns.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// The runs of rows.
+    pub fn parts(&self) -> &[Part<'a>] {
+        &self.parts
+    }
+
+    /// Rows `start..start + count` as f32, row-major, into `out`.
+    pub fn dequantize_rows(&self, start: usize, count: usize, out: &mut Vec<f32>) {
+        out.clear();
+        let mut first = 0;
+        for p in &self.parts {
+            let (lo, hi) = (start.max(first), (start + count).min(first + p.rows));
+            if lo < hi {
+                let row_bytes = p.ty.row_bytes(self.cols).unwrap_or(0);
+                let bytes = &p.data[(lo - first) * row_bytes..(hi - first) * row_bytes];
+                dequantize(p.ty, bytes, out);
+            }
+            first += p.rows;
+        }
+    }
+
+    /// `out = W · x` for one row of activations (a decode step): `x` is quantized to 8 bits
+    /// once, every weight row's dot product is an integer one, rows are split across rayon's
+    /// threads.
+    ///
+    /// # Shapes
+    /// - x: `[cols]`, out: `[rows]`
+    pub fn matvec(&self, x: &[f32], out: &mut [f32]) {
+        self.matvec_with(Isa::detected(), x, out)
+    }
+
+    /// [`Self::matvec`] with the kernels of `isa` (one of [`Isa::supported`]), to compare them.
+    pub fn matvec_with(&self, isa: Isa, x: &[f32], out: &mut [f32]) {
+        let needs = |f: fn(GgmlType) -> bool| self.parts.iter().any(|p| f(p.ty));
+        let q8 = needs(|t| matches!(t, GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q4_1))
+            .then(|| quantize_q8(x));
+        let q8k = needs(|t| matches!(t, GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K))
+            .then(|| quantize_q8k(x));
+        let act = Activations {
+            f32: x,
+            q8: q8.as_ref(),
+            q8k: q8k.as_ref(),
+        };
+        let threads = rayon::current_num_threads();
+        let mut rest = out;
+        for p in &self.parts {
+            let (mine, tail) = rest.split_at_mut(p.rows);
+            rest = tail;
+            let row_bytes = p.ty.row_bytes(self.cols).unwrap_or(0);
+            let chunk = (p.rows / (4 * threads)).max(16);
+            mine.par_chunks_mut(chunk).enumerate().for_each(|(i, o)| {
+                let start = i * chunk * row_bytes;
+                let data = &p.data[start..start + o.len() * row_bytes];
+                dot_rows(isa, p.ty, data, row_bytes, &act, o);
+            });
+        }
+    }
+
+    /// `out = x · Wᵀ` for `n` rows of activations (a prefill): tiles of weight rows are
+    /// dequantized into a scratch buffer and multiplied with gemm, tiles split across threads.
+    /// A few rows are cheaper as integer [`Self::matvec`]s.
+    ///
+    /// # Shapes
+    /// - x: `[n, cols]`, out: `[n, rows]`
+    pub fn matmul(&self, x: &[f32], n: usize, out: &mut [f32]) {
+        let (rows, cols) = (self.rows(), self.cols);
+        if n <= MATVEC_ROWS {
+            for (xr, or) in x.chunks_exact(cols).zip(out.chunks_exact_mut(rows)) {
+                self.matvec(xr, or);
+            }
+            return;
+        }
+        let tiles: Vec<(usize, Vec<f32>)> = (0..rows.div_ceil(TILE))
+            .into_par_iter()
+            .map_init(Vec::new, |scratch, t| {
+                let (start, count) = (t * TILE, TILE.min(rows - t * TILE));
+                self.dequantize_rows(start, count, scratch);
+                let mut tile = vec![0f32; n * count];
+                // SAFETY: `tile` is [n, count] row-major, `x` is [n, cols] row-major and
+                // `scratch` [count, cols] row-major, read as its transpose [cols, count].
+                unsafe {
+                    gemm::gemm(
+                        n,
+                        count,
+                        cols,
+                        tile.as_mut_ptr(),
+                        1,
+                        count as isize,
+                        false,
+                        x.as_ptr(),
+                        1,
+                        cols as isize,
+                        scratch.as_ptr(),
+                        cols as isize,
+                        1,
+                        0.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
+                (start, tile)
+            })
+            .collect();
+        for (start, tile) in tiles {
+            let count = tile.len() / n;
+            for (r, values) in tile.chunks_exact(count).enumerate() {
+                out[r * rows + start..r * rows + start + count].copy_from_slice(values);
+            }
+        }
+    }
+}
+
+/// Weight rows dequantized per prefill tile.
+const TILE: usize = 64;
+/// Activation rows up to which integer matvecs beat dequantizing tiles.
+const MATVEC_ROWS: usize = 2;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::activation::QK8;
+    use crate::quant::format::QK_K;
+    use crate::quant::test_blocks::random_blocks;
+
+    /// W·x in f64 from the dequantized rows, and the activation-quantisation bound on each
+    /// output: `Σ_blocks (max|x_b| / 127) / 2 · Σ_{i∈b} |w_i|`, plus f32 rounding.
+    fn reference(m: &QuantizedMatrix, x: &[f32]) -> (Vec<f64>, Vec<f64>) {
+        let mut w = Vec::new();
+        m.dequantize_rows(0, m.rows(), &mut w);
+        let mut exact = vec![];
+        let mut bound = vec![];
+        for (r, row) in w.chunks_exact(m.cols()).enumerate() {
+            let ty = m.parts().iter().scan(0, |end, p| {
+                *end += p.rows;
+                Some((*end, p.ty))
+            });
+            let ty = ty
+                .filter(|(end, _)| r < *end)
+                .map(|(_, t)| t)
+                .next()
+                .unwrap();
+            let block = match ty {
+                GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K => QK_K,
+                _ => QK8,
+            };
+            exact.push(row.iter().zip(x).map(|(a, b)| *a as f64 * *b as f64).sum());
+            let quant: f64 = row
+                .chunks(block)
+                .zip(x.chunks(block))
+                .map(|(wb, xb)| {
+                    let amax = xb.iter().fold(0f32, |m, v| m.max(v.abs())) as f64;
+                    amax / 127.0 / 2.0 * wb.iter().map(|v| v.abs() as f64).sum::<f64>()
+                })
+                .sum();
+            let magnitude: f64 = row.iter().zip(x).map(|(a, b)| (*a * *b).abs() as f64).sum();
+            bound.push(match ty.is_quantized() {
+                true => quant + 1e-5 * magnitude + 1e-6,
+                false => 1e-5 * magnitude + 1e-6,
+            });
+        }
+        (exact, bound)
+    }
+
+    fn check(m: &QuantizedMatrix, n: usize, seed: u64) {
+        let x: Vec<f32> = (0..n * m.cols())
+            .map(|i| (((i as u64 * 2654435761 + seed) % 1000) as f32 / 500.0 - 1.0) * 3.0)
+            .collect();
+        let mut out = vec![0f32; n * m.rows()];
+        m.matmul(&x, n, &mut out);
+        for (xr, or) in x.chunks(m.cols()).zip(out.chunks(m.rows())) {
+            let (exact, bound) = reference(m, xr);
+            for (r, ((got, want), b)) in or.iter().zip(&exact).zip(&bound).enumerate() {
+                // Prefill tiles multiply f32 weights: no activation quantisation there.
+                let b = if n > MATVEC_ROWS {
+                    1e-4 * want.abs().max(1.0)
+                } else {
+                    *b
+                };
+                assert!(
+                    (*got as f64 - want).abs() <= b,
+                    "row {r} of {:?} (n = {n}): {got} vs {want}, bound {b:e}",
+                    m.parts().iter().map(|p| p.ty).collect::<Vec<_>>()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_type_matches_dequantize_then_multiply() {
+        for ty in [
+            GgmlType::Q8_0,
+            GgmlType::Q4_0,
+            GgmlType::Q4_1,
+            GgmlType::Q4_K,
+            GgmlType::Q5_K,
+            GgmlType::Q6_K,
+            GgmlType::F16,
+            GgmlType::F32,
+        ] {
+            let (rows, cols) = (37, 512);
+            let data = random_blocks(ty, rows * cols / ty.block_size(), 7);
+            let m = QuantizedMatrix::new(
+                cols,
+                vec![Part {
+                    ty,
+                    rows,
+                    data: &data,
+                }],
+            )
+            .unwrap();
+            for n in [1, 2, 5] {
+                check(&m, n, ty.id() as u64);
+            }
+        }
+    }
+
+    #[test]
+    fn mixed_parts_round_trip_through_bytes() {
+        let cols = 256;
+        let a = random_blocks(GgmlType::Q4_K, 5, 1);
+        let b = random_blocks(GgmlType::Q6_K, 3, 2);
+        let c = random_blocks(GgmlType::Q8_0, 3 * 8, 3);
+        let m = QuantizedMatrix::new(
+            cols,
+            vec![
+                Part {
+                    ty: GgmlType::Q4_K,
+                    rows: 5,
+                    data: &a,
+                },
+                Part {
+                    ty: GgmlType::Q6_K,
+                    rows: 3,
+                    data: &b,
+                },
+                Part {
+                    ty: GgmlType::Q8_0,
+                    rows: 3,
+                    data: &c,
+                },
+            ],
+        )
+        .unwrap();
+        let bytes = m.to_bytes();
+        let back = QuantizedMatrix::from_bytes(&bytes).unwrap();
+        assert_eq!(back, m);
+        assert_eq!((back.rows(), back.cols()), (11, 256));
+        check(&back, 1, 5);
+        check(&back, 7, 6);
+        assert!(QuantizedMatrix::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+        assert!(QuantizedMatrix::from_bytes(b"PHI3QMAX").is_err());
+        // Rows that are not whole blocks are refused.
+        assert!(
+            QuantizedMatrix::new(
+                100,
+                vec![Part {
+                    ty: GgmlType::Q4_0,
+                    rows: 1,
+                    data: &a
+                }]
+            )
+            .is_none()
+        );
+    }
+}
