@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 use phi3::burn::tensor::DType;
+use phi3::core::quant::GgmlType;
 use phi3::device::{Cpu, cpu};
 use phi3::prelude::*;
 use phi3::sampling::softmax;
@@ -61,7 +62,9 @@ fn smollm2_answers_paris_like_transformers() {
         .tokenizer
         .take()
         .expect("a tokenizer in the metadata");
-    let model = pretrained.load::<Cpu>(&LoadOptions::new(cpu())).unwrap();
+    let model = pretrained
+        .load::<Cpu>(&LoadOptions::new(cpu()).dtype(DType::F32))
+        .unwrap();
 
     let ids = tokenizer.encode(&expected.prompt, true).unwrap();
     assert_eq!(ids, expected.input_ids, "prompt ids");
@@ -102,12 +105,18 @@ fn smollm2_answers_paris_like_transformers() {
     assert_eq!(out.new_ids, expected.greedy[..10], "first 10 greedy tokens");
 }
 
-/// The same checks with f16 weights, the benchmark's 16-bit setting: " Paris" on top with
-/// P within 0.01 of transformers' f32 figure, the same top-5, the same first 10 greedy tokens.
-#[test]
-fn smollm2_with_f16_weights_still_answers_paris() {
+/// The next-token check and 10 greedy tokens of a SmolLM2 loaded with `options`: " Paris" on
+/// top, P(" Paris") within `p_bound` of transformers' f32 figure, the same top `top` tokens, the
+/// same first 10 greedy tokens — or, where quantized weights part from transformers' path, the
+/// same first five and, at the first difference, an f32 logit margin below `max_margin` between
+/// transformers' token and ours (a near-tie that rounding decides).
+fn answers_paris(
+    options: LoadOptions<Cpu>,
+    p_bound: f64,
+    top: usize,
+    max_margin: f32,
+) -> Phi3ForCausalLM<Cpu> {
     let expected = expected();
-    let options = LoadOptions::<Cpu>::new(cpu()).dtype(DType::F16);
     let model = Pretrained::open(gguf_path())
         .unwrap()
         .load(&options)
@@ -119,10 +128,23 @@ fn smollm2_with_f16_weights_still_answers_paris() {
     let probs = softmax(&last);
     let mut order: Vec<usize> = (0..probs.len()).collect();
     order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
-    let top5: Vec<u32> = order.iter().take(5).map(|&i| i as u32).collect();
-    assert_eq!(top5, expected.top10.ids[..5]);
+    let ours: Vec<u32> = order.iter().take(top).map(|&i| i as u32).collect();
     let p = probs[order[0]];
-    assert!((p - expected.top10.probs[0]).abs() < 0.01, "P(Paris) = {p}");
+    eprintln!(
+        "{:?}: P(Paris) {p:.4} (transformers {:.4})",
+        options.storage, expected.top10.probs[0]
+    );
+    assert_eq!(
+        ours,
+        expected.top10.ids[..top],
+        "{:?}: top-{top}",
+        options.storage
+    );
+    assert!(
+        (p - expected.top10.probs[0]).abs() < p_bound,
+        "{:?}: P(Paris) = {p}",
+        options.storage
+    );
     let config = GenerationConfig {
         max_new_tokens: 10,
         eos_token_ids: Some(vec![]),
@@ -131,5 +153,62 @@ fn smollm2_with_f16_weights_still_answers_paris() {
     let (out, _) = model
         .generate(&expected.input_ids, &config, &mut |_, _| Control::Continue)
         .unwrap();
-    assert_eq!(out.new_ids, expected.greedy[..10]);
+    if let Some(step) = (0..10).find(|&i| out.new_ids[i] != expected.greedy[i]) {
+        // Where the tokens part, how close transformers' own choice was: the f32 model's logit
+        // margin between its token and ours at that step.
+        let f32_model = Pretrained::open(gguf_path())
+            .unwrap()
+            .load::<Cpu>(&LoadOptions::new(cpu()).dtype(DType::F32))
+            .unwrap();
+        let prefix: Vec<u32> = expected
+            .input_ids
+            .iter()
+            .chain(&expected.greedy[..step])
+            .copied()
+            .collect();
+        let logits = f32_model
+            .forward(f32_model.input_ids(&prefix).unwrap())
+            .unwrap();
+        let last: Vec<f32> = logits
+            .narrow(1, prefix.len() - 1, 1)
+            .into_data()
+            .to_vec()
+            .unwrap();
+        let (theirs, ours) = (expected.greedy[step], out.new_ids[step]);
+        let margin = last[theirs as usize] - last[ours as usize];
+        eprintln!(
+            "{:?}: greedy token {step} is {ours}, transformers {theirs}: f32 logit margin {margin:.4}",
+            options.storage
+        );
+        assert!(
+            step >= 5 && margin < max_margin,
+            "{:?}: greedy differs at step {step} (margin {margin})",
+            options.storage
+        );
+    }
+    model
+}
+
+/// f32 and f16 weights (the benchmark's 16-bit setting): the GGUF's blocks dequantized at load.
+#[test]
+fn smollm2_with_float_weights_answers_paris() {
+    let model = answers_paris(LoadOptions::new(cpu()).dtype(DType::F32), 0.01, 10, 0.0);
+    assert!(!model.lm_head.is_quantized());
+    answers_paris(LoadOptions::new(cpu()).dtype(DType::F16), 0.01, 5, 0.0);
+}
+
+/// The file's own blocks (Q4_1 layers, a Q8_0 embedding and tied `lm_head`) multiplied by phi3's
+/// kernels, activations quantized to 8 bits; and the whole model re-quantized to Q8_0. (Re-quantized
+/// to Q4_0, rounding the Q4_1 values a second time, this small model loses its answer: P(" Paris")
+/// 0.22. The 4-bit paths are checked on the oracle fixtures, tests/quantized.rs.)
+#[test]
+fn smollm2_with_blocks_as_stored_or_requantized_answers_paris() {
+    let model = answers_paris(LoadOptions::new(cpu()), 0.02, 5, 0.5);
+    let layer = &model.model.layers[0];
+    assert!(layer.self_attn.qkv_proj.is_quantized() && layer.mlp.down_proj.is_quantized());
+    assert!(model.lm_head.is_quantized());
+    // Re-quantized (Q4_1 → f32 → Q8_0), every value rounded twice: P(" Paris") 0.740, and the
+    // tokens after the first two (P ≤ 0.0125 in transformers) trade places.
+    let q8 = LoadOptions::new(cpu()).quantized(GgmlType::Q8_0);
+    answers_paris(q8, 0.04, 2, 0.5);
 }

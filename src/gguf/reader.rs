@@ -346,7 +346,7 @@ impl GgufFile {
     /// A tensor's stored bytes. Read from the file rather than through the map (which only
     /// serves the header), so the file's pages do not stay resident beside the dequantised
     /// weights.
-    fn raw(&self, info: &TensorInfo) -> Result<Vec<u8>> {
+    pub(crate) fn raw(&self, info: &TensorInfo) -> Result<Vec<u8>> {
         use std::io::{Read, Seek, SeekFrom};
         let io = |source| Phi3Error::io(&self.path, source);
         let mut bytes = vec![0u8; info.bytes];

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use burn::tensor::TensorData;
+use phi3_core::quant::GgmlType;
 use phi3_core::{Phi3Config, RopeParameters, TokenIds};
 use phi3_tokenizer::{GgufVocab, Tokenizer};
 
@@ -167,6 +168,27 @@ impl GgufWeights {
         }
     }
 
+    /// llama.cpp's name for `name`, checked to exist with the `expected` shape, and the head count
+    /// of its permuted rows.
+    fn locate(&self, name: &str, expected: &[usize]) -> Result<(String, Option<usize>)> {
+        let missing = || Phi3Error::MissingTensor {
+            tensor: name.into(),
+            file: self.file.path().into(),
+            expected: expected.to_vec(),
+        };
+        let (gguf, permuted) = self.gguf_name(name).ok_or_else(missing)?;
+        let info = self.file.tensors.get(&gguf).ok_or_else(missing)?;
+        if info.shape() != expected {
+            return Err(Phi3Error::ShapeMismatch {
+                tensor: format!("{gguf} ({name})"),
+                file: self.file.path().into(),
+                found: info.shape(),
+                expected: expected.to_vec(),
+            });
+        }
+        Ok((gguf, permuted))
+    }
+
     /// llama.cpp's name for a Hugging Face tensor name, and the head count whose rows the
     /// converter permuted (Q and K of `llama` models).
     fn gguf_name(&self, hf: &str) -> Option<(String, Option<usize>)> {
@@ -205,11 +227,12 @@ impl GgufWeights {
 /// `convert_hf_to_gguf.py` reorders each head's rows from the half-split `rotate_half` layout
 /// (rows `i` and `i + d/2` form a rotation pair) to ggml's interleaved layout (rows `2i` and
 /// `2i + 1`): GGUF row `2i + h` of a head is Hugging Face row `h·d/2 + i`. This puts them back,
-/// as transformers' GGUF loader does.
-fn unpermute(data: &[f32], rows: usize, cols: usize, heads: usize) -> Vec<f32> {
+/// as transformers' GGUF loader does. Rows are of `cols` elements of any kind: f32 values, or
+/// the bytes of a row of blocks (each output row's blocks move together).
+fn unpermute<T: Copy + Default>(data: &[T], rows: usize, cols: usize, heads: usize) -> Vec<T> {
     let head_dim = rows / heads;
     let half = head_dim / 2;
-    let mut out = vec![0.0; data.len()];
+    let mut out = vec![T::default(); data.len()];
     for head in 0..heads {
         for h in 0..2 {
             for i in 0..half {
@@ -240,27 +263,32 @@ impl WeightSource for GgufWeights {
 
     /// Dequantises tensor `name` to f32 (undoing llama.cpp's Q/K permutation for `llama`).
     fn read(&mut self, name: &str, expected: &[usize]) -> Result<TensorData> {
-        let missing = || Phi3Error::MissingTensor {
-            tensor: name.into(),
-            file: self.file.path().into(),
-            expected: expected.to_vec(),
-        };
-        let (gguf, permuted) = self.gguf_name(name).ok_or_else(missing)?;
-        let info = self.file.tensors.get(&gguf).ok_or_else(missing)?;
-        if info.shape() != expected {
-            return Err(Phi3Error::ShapeMismatch {
-                tensor: format!("{gguf} ({name})"),
-                file: self.file.path().into(),
-                found: info.shape(),
-                expected: expected.to_vec(),
-            });
-        }
+        let (gguf, permuted) = self.locate(name, expected)?;
         let (mut data, shape) = self.file.tensor_f32(&gguf)?;
         if let Some(heads) = permuted {
             data = unpermute(&data, shape[0], shape[1], heads);
         }
         self.taken.insert(gguf);
         Ok(TensorData::new(data, expected.to_vec()))
+    }
+
+    fn block_type(&self, name: &str) -> Option<GgmlType> {
+        let (gguf, _) = self.gguf_name(name)?;
+        let info = self.file.tensors.get(&gguf)?;
+        (info.dims.len() == 2).then_some(info.ty)
+    }
+
+    /// Tensor `name`'s stored bytes (rows permuted back for `llama` Q/K, as [`Self::read`]).
+    fn read_blocks(&mut self, name: &str, expected: &[usize]) -> Result<(GgmlType, Vec<u8>)> {
+        let (gguf, permuted) = self.locate(name, expected)?;
+        let info = self.file.tensors[&gguf].clone();
+        let mut bytes = self.file.raw(&info)?;
+        if let Some(heads) = permuted {
+            let rows = info.shape()[0];
+            bytes = unpermute(&bytes, rows, bytes.len() / rows, heads);
+        }
+        self.taken.insert(gguf);
+        Ok((info.ty, bytes))
     }
 
     /// Fails if the file holds tensors the model never read.

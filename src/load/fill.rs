@@ -1,37 +1,47 @@
 //! Filling any composition from a checkpoint.
 //!
-//! A Burn [`ModuleMapper`] walks the module tree, which hands it every float parameter with its
-//! path (`model.layers.0.self_attn.qkv_proj.weight`) and the type that owns it (`Linear`). For
-//! each one it finds the checkpoint tensor through [`CheckpointNames`], converts the layout and
-//! dtype — the loader's one place for layout conversions — and replaces the parameter, whose lazy
-//! random initialiser therefore never runs. One tensor at a time: the weights never exist twice.
+//! A Burn [`ModuleMapper`] walks the module tree, which hands it every parameter with its path
+//! (`model.layers.0.self_attn.qkv_proj.weight`) and the type that owns it (`Linear`). For each
+//! one it finds the checkpoint tensor through [`CheckpointNames`], converts the layout and dtype —
+//! the loader's one place for layout conversions — and replaces the parameter, whose lazy random
+//! initialiser therefore never runs. One tensor at a time: the weights never exist twice.
+//!
+//! A `Linear` or `Embedding` has two slots for its matrix, visited in order: `quantized` (GGML
+//! blocks) then `weight` (floats). When the matrix is kept in blocks ([`WeightStorage`]), the
+//! first is filled and the second becomes a lazy parameter that dequantizes the blocks only if
+//! something reads it.
 
 use std::collections::HashMap;
 
 use burn::module::{Module, ModuleMapper, Param, ParamId};
-use burn::tensor::{DType, Tensor, TensorData, TensorPrimitive, backend::Backend};
-use phi3_core::ModelError;
+use burn::tensor::{DType, Int, Tensor, TensorData, TensorPrimitive, backend::Backend};
+use phi3_core::quant::{GgmlType, Part, QuantizedMatrix, kernels_run_on, quantize};
+use phi3_core::{ModelError, blocks_tensor};
 
+use super::WeightStorage;
 use super::names::{CheckpointNames, LinearLayout};
 use super::source::WeightSource;
 use crate::error::{Phi3Error, Result};
 
-/// Fills every float parameter of `model` from `source`, then checks that the checkpoint held
-/// nothing the model did not read. The weights of linear layers and embeddings are stored as
-/// `dtype`; everything else (norms, biases, position tables) as f32.
+/// Fills every parameter of `model` from `source`, then checks that the checkpoint held nothing
+/// the model did not read. The matrices of linear layers and embeddings are stored as `storage`
+/// says; everything else (norms, biases, position tables) as f32.
 pub(crate) fn fill<B: Backend, M: Module<B>>(
     model: M,
     source: &mut dyn WeightSource,
     names: &CheckpointNames,
-    dtype: DType,
+    storage: WeightStorage,
 ) -> Result<M> {
     let mut filler = Filler {
         source,
         names,
-        dtype,
+        storage,
+        blocks_run: kernels_run_on::<B>(),
         path: Vec::new(),
         owners: Vec::new(),
         shared: HashMap::new(),
+        blocks: HashMap::new(),
+        shared_blocks: HashMap::new(),
         error: None,
     };
     let model = model.map(&mut filler);
@@ -45,13 +55,19 @@ pub(crate) fn fill<B: Backend, M: Module<B>>(
 struct Filler<'a, B: Backend> {
     source: &'a mut dyn WeightSource,
     names: &'a CheckpointNames,
-    dtype: DType,
+    storage: WeightStorage,
+    /// Whether this backend multiplies GGML blocks (else they are dequantized).
+    blocks_run: bool,
     /// Field names from the root to the current parameter.
     path: Vec<String>,
     /// The container type of each entry of `path` (`Struct:Linear`, `Vec`, ...).
     owners: Vec<String>,
     /// Loaded tensors that a tied parameter may share: path → (id, tensor, shape).
     shared: HashMap<String, (ParamId, TensorPrimitive<B>, Vec<usize>)>,
+    /// The blocks just loaded into a layer's `quantized` slot, by layer path, for its `weight`.
+    blocks: HashMap<String, Tensor<B, 1, Int>>,
+    /// Loaded blocks that a tied layer may share, by layer path.
+    shared_blocks: HashMap<String, (ParamId, Tensor<B, 1, Int>)>,
     /// The first failure; later parameters are left alone.
     error: Option<Phi3Error>,
 }
@@ -79,16 +95,65 @@ impl<B: Backend> ModuleMapper<B> for Filler<'_, B> {
             }
         }
     }
+
+    fn map_int<const D: usize>(
+        &mut self,
+        param: Param<Tensor<B, D, Int>>,
+    ) -> Param<Tensor<B, D, Int>> {
+        let slot =
+            self.path.last().is_some_and(|leaf| leaf == "quantized") && self.is_matrix_owner();
+        if self.error.is_some() || D != 1 || !slot {
+            return param;
+        }
+        match self.load_blocks(&param) {
+            Ok(loaded) => loaded,
+            Err(error) => {
+                self.error = Some(error);
+                param
+            }
+        }
+    }
+}
+
+/// What a layer's `quantized` slot receives.
+enum Blocks {
+    /// Nothing: the matrix is floats.
+    None,
+    /// The checkpoint's own blocks.
+    AsStored,
+    /// The matrix quantized to this type.
+    Quantize(GgmlType),
 }
 
 impl<B: Backend> Filler<'_, B> {
+    /// Whether the current parameter belongs to a `Linear` or an `Embedding`.
+    fn is_matrix_owner(&self) -> bool {
+        matches!(
+            self.owners.last().map(String::as_str),
+            Some("Struct:Linear" | "Struct:Embedding")
+        )
+    }
+
+    /// Whether the layer at `layer` is an embedding or the model's output head.
+    fn is_embedding_or_head(&self, layer: &str) -> bool {
+        self.owners.last().is_some_and(|o| o == "Struct:Embedding") || layer == "lm_head"
+    }
+
+    /// The path of the layer that owns the current parameter.
+    fn layer_path(&self) -> String {
+        self.path[..self.path.len().saturating_sub(1)].join(".")
+    }
+
     fn load<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) -> Result<Param<Tensor<B, D>>> {
         let path = self.path.join(".");
         let shape: Vec<usize> = param.lazy_shape().dims::<D>().to_vec();
         let owner = self.owners.last().map_or("", String::as_str);
         let is_weight = self.path.last().is_some_and(|leaf| leaf == "weight");
         let is_linear = D == 2 && is_weight && owner == "Struct:Linear";
-        let is_matrix = is_linear || (D == 2 && is_weight && owner == "Struct:Embedding");
+        let is_matrix = D == 2 && is_weight && self.is_matrix_owner();
+        if is_matrix && let Some(blocks) = self.blocks.remove(&self.layer_path()) {
+            return Ok(dequantize_lazily(param, blocks, is_linear));
+        }
         let name = self.names.checkpoint_name(&path);
         if let Some(source) = self.names.tied_to(&path)
             && !self.source.contains(&name)
@@ -108,7 +173,10 @@ impl<B: Backend> Filler<'_, B> {
         if transpose {
             data = transposed(data, stored[0], stored[1])?;
         }
-        let dtype = if is_matrix { self.dtype } else { DType::F32 };
+        let dtype = match self.storage {
+            WeightStorage::Float(dtype) if is_matrix => dtype,
+            _ => DType::F32,
+        };
         let tensor = Tensor::<B, D>::from_data(data.convert_dtype(dtype), &param.lazy_device());
         if self.names.is_tie_source(&path) {
             let primitive = tensor.clone().into_primitive();
@@ -187,6 +255,195 @@ impl<B: Backend> Filler<'_, B> {
         };
         Ok(Param::initialized(*id, tensor))
     }
+}
+
+impl<B: Backend> Filler<'_, B> {
+    /// Fills the `quantized` slot of the layer at the current path, or leaves it empty.
+    fn load_blocks<const D: usize>(
+        &mut self,
+        param: &Param<Tensor<B, D, Int>>,
+    ) -> Result<Param<Tensor<B, D, Int>>> {
+        let same_rank =
+            |t: Tensor<B, 1, Int>| Tensor::<B, D, Int>::from_primitive(t.into_primitive());
+        let layer = self.layer_path();
+        let weight = format!("{layer}.weight");
+        let name = self.names.checkpoint_name(&weight);
+        if let Some(source) = self.names.tied_to(&weight)
+            && !self.source.contains(&name)
+        {
+            // A tied layer shares the blocks of its source, if that was kept in blocks.
+            let source = source.strip_suffix(".weight").unwrap_or(source);
+            return Ok(match self.shared_blocks.get(source) {
+                Some((id, blocks)) => {
+                    self.blocks.insert(layer, blocks.clone());
+                    Param::initialized(*id, same_rank(blocks.clone()))
+                }
+                None => param.clone(),
+            });
+        }
+        let parts = match self.source.contains(&name) {
+            true => vec![name.clone()],
+            false => self
+                .names
+                .parts(&name)
+                .unwrap_or_else(|| vec![name.clone()]),
+        };
+        let choice = match (self.storage, self.blocks_run) {
+            (_, false) | (WeightStorage::Float(_), _) => Blocks::None,
+            // As llama.cpp does (its output stays Q6_K): 4-bit embeddings and heads cost a small
+            // model its answers (SmolLM2 re-quantized to Q4_0 everywhere: P(" Paris") 0.16).
+            (WeightStorage::Quantized(GgmlType::Q4_0 | GgmlType::Q4_1), _)
+                if self.is_embedding_or_head(&layer) =>
+            {
+                Blocks::Quantize(GgmlType::Q8_0)
+            }
+            (WeightStorage::Quantized(ty), _) => Blocks::Quantize(ty),
+            (WeightStorage::AsStored, _) => {
+                match parts
+                    .iter()
+                    .any(|p| self.source.block_type(p).is_some_and(|t| t.is_quantized()))
+                {
+                    true => Blocks::AsStored,
+                    false => Blocks::None,
+                }
+            }
+        };
+        let bytes = match choice {
+            Blocks::None => return Ok(param.clone()),
+            Blocks::AsStored => self.stored_blocks(&name, &parts)?,
+            Blocks::Quantize(ty) => match self.quantized_blocks(&name, ty)? {
+                Some(bytes) => bytes,
+                None => return Ok(param.clone()),
+            },
+        };
+        let blocks = blocks_tensor::<B>(bytes, &param.lazy_device());
+        self.blocks.insert(layer.clone(), blocks.clone());
+        if self.names.is_tie_source(&weight) {
+            self.shared_blocks.insert(layer, (param.id, blocks.clone()));
+        }
+        Ok(Param::initialized(param.id, same_rank(blocks)))
+    }
+
+    /// The blocks of `parts` (the tensor itself, or the pieces a fused tensor is made of) as one
+    /// [`QuantizedMatrix`] buffer. A float piece joins as a run of F32 rows.
+    fn stored_blocks(&mut self, name: &str, parts: &[String]) -> Result<Vec<u8>> {
+        let mut runs: Vec<(GgmlType, usize, Vec<u8>)> = Vec::with_capacity(parts.len());
+        let mut cols = None;
+        for part in parts {
+            let shape = self.source.shape(part).unwrap_or_default();
+            let [rows, c] = shape[..] else {
+                return Err(Phi3Error::ShapeMismatch {
+                    tensor: part.clone(),
+                    file: self.source.origin(),
+                    found: shape.clone(),
+                    expected: vec![0, 0],
+                });
+            };
+            cols.get_or_insert(c);
+            match self.source.block_type(part).filter(|t| t.is_quantized()) {
+                Some(_) => {
+                    let (ty, bytes) = self.source.read_blocks(part, &shape)?;
+                    runs.push((ty, rows, bytes));
+                }
+                None => {
+                    let values = to_f32(self.source.read(part, &shape)?)?;
+                    let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+                    runs.push((GgmlType::F32, rows, bytes));
+                }
+            }
+        }
+        let cols = cols.unwrap_or(0);
+        let pieces = runs
+            .iter()
+            .map(|(ty, rows, data)| Part {
+                ty: *ty,
+                rows: *rows,
+                data,
+            })
+            .collect();
+        let matrix =
+            QuantizedMatrix::new(cols, pieces).ok_or_else(|| Phi3Error::ShapeMismatch {
+                tensor: format!("{name} (blocks of {})", parts.join(", ")),
+                file: self.source.origin(),
+                found: runs.iter().map(|(_, rows, _)| *rows).collect(),
+                expected: vec![cols],
+            })?;
+        Ok(matrix.to_bytes())
+    }
+
+    /// The matrix `name` (read as floats, in `[rows = out, cols = in]` order) quantized to `ty`;
+    /// `None` when its rows are not whole blocks.
+    fn quantized_blocks(&mut self, name: &str, ty: GgmlType) -> Result<Option<Vec<u8>>> {
+        let owner_is_linear = self.owners.last().is_some_and(|o| o == "Struct:Linear");
+        let stored = match self.source.shape(name) {
+            Some(shape) => shape,
+            None => {
+                let parts = self.names.parts(name).unwrap_or_default();
+                let shapes: Vec<Vec<usize>> =
+                    parts.iter().filter_map(|p| self.source.shape(p)).collect();
+                match shapes.first() {
+                    Some(first) if shapes.len() == parts.len() => {
+                        let axis = usize::from(
+                            owner_is_linear && self.names.layout() == LinearLayout::InOut,
+                        );
+                        let mut joined = first.clone();
+                        joined[axis] = shapes.iter().map(|s| s[axis]).sum();
+                        joined
+                    }
+                    _ => return Ok(None),
+                }
+            }
+        };
+        let [a, b] = stored[..] else { return Ok(None) };
+        // Rows are outputs: GPT-2's Conv1D stores [in, out].
+        let in_out = owner_is_linear && self.names.layout() == LinearLayout::InOut;
+        let (rows, cols) = if in_out { (b, a) } else { (a, b) };
+        if !cols.is_multiple_of(ty.block_size()) {
+            return Ok(None);
+        }
+        let mut data = self.read(name, &stored)?;
+        if in_out {
+            data = transposed(data, a, b)?;
+        }
+        let values = to_f32(data)?;
+        let bytes = quantize(ty, &values).ok_or_else(|| Phi3Error::InvalidOption {
+            option: "quantized",
+            message: format!("phi3 cannot quantize to {}", ty.name()),
+        })?;
+        let part = Part {
+            ty,
+            rows,
+            data: &bytes,
+        };
+        Ok(QuantizedMatrix::new(cols, vec![part]).map(|m| m.to_bytes()))
+    }
+}
+
+/// The float parameter of a layer whose matrix is kept in `blocks`: initialised (dequantized,
+/// transposed to `[in, out]` for a `Linear`) only if something reads it.
+fn dequantize_lazily<B: Backend, const D: usize>(
+    param: &Param<Tensor<B, D>>,
+    blocks: Tensor<B, 1, Int>,
+    transpose: bool,
+) -> Param<Tensor<B, D>> {
+    let shape = param.lazy_shape();
+    Param::uninitialized(
+        param.id,
+        move |device, _| {
+            let data = blocks.clone().into_data();
+            let matrix = QuantizedMatrix::from_bytes(data.as_bytes())
+                .expect("blocks were checked when they were loaded");
+            let mut values = Vec::new();
+            matrix.dequantize_rows(0, matrix.rows(), &mut values);
+            let (rows, cols) = (matrix.rows(), matrix.cols());
+            let table = Tensor::<B, 2>::from_data(TensorData::new(values, [rows, cols]), device);
+            let table = if transpose { table.transpose() } else { table };
+            Tensor::<B, D>::from_primitive(table.into_primitive())
+        },
+        param.lazy_device(),
+        false,
+        shape,
+    )
 }
 
 fn to_f32(data: TensorData) -> Result<Vec<f32>> {

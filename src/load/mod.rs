@@ -20,6 +20,7 @@ use std::path::Path;
 
 use burn::module::Module;
 use burn::tensor::{DType, backend::Backend};
+use phi3_core::quant::GgmlType;
 use phi3_core::{ModelError, Phi3Config};
 use phi3_tokenizer::Tokenizer;
 
@@ -31,29 +32,50 @@ use crate::error::{Phi3Error, Result};
 use crate::gguf::{GgufFile, GgufWeights, config_from_gguf, tokenizer_from_gguf};
 use crate::models::{Phi3ForCausalLM, gpt2, phi3};
 
+/// How the matrices (embeddings, projections, `lm_head`) are stored once loaded. Norms, biases
+/// and activations are f32 whatever the choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WeightStorage {
+    /// GGML blocks kept as the GGUF file stores them, multiplied by phi3's kernels (on the CPU
+    /// backend; elsewhere dequantized to f32); float tensors as f32. The default.
+    #[default]
+    AsStored,
+    /// Floats of this type (`F32`, `F16` or `BF16`); GGML blocks are dequantized.
+    Float(DType),
+    /// Quantized at load to this block type (`Q8_0`, `Q4_0` or `Q4_1`) — a safetensors
+    /// checkpoint, or a GGUF file's blocks of another type — on the CPU backend; elsewhere f32.
+    /// A matrix whose rows are not whole blocks stays f32.
+    Quantized(GgmlType),
+}
+
 /// Where and how loaded weights are stored.
 #[derive(Debug, Clone)]
 pub struct LoadOptions<B: Backend> {
     /// The device of the composition [`Pretrained::load`] builds. ([`Pretrained::load_into`]
     /// fills a model on the device it was built on.)
     pub device: B::Device,
-    /// The type of the matrices (embeddings, projections, `lm_head`): `F32`, `F16` or `BF16`.
-    /// Norms, biases and activations stay f32.
-    pub dtype: DType,
+    /// How the matrices are stored.
+    pub storage: WeightStorage,
 }
 
 impl<B: Backend> LoadOptions<B> {
-    /// f32 weights on `device`.
+    /// Weights as stored ([`WeightStorage::AsStored`]) on `device`.
     pub fn new(device: B::Device) -> Self {
         Self {
             device,
-            dtype: DType::F32,
+            storage: WeightStorage::AsStored,
         }
     }
 
-    /// The same options with matrices stored as `dtype`.
+    /// The same options with matrices stored as floats of `dtype`.
     pub fn dtype(mut self, dtype: DType) -> Self {
-        self.dtype = dtype;
+        self.storage = WeightStorage::Float(dtype);
+        self
+    }
+
+    /// The same options with matrices quantized at load to `ty`.
+    pub fn quantized(mut self, ty: GgmlType) -> Self {
+        self.storage = WeightStorage::Quantized(ty);
         self
     }
 }
@@ -169,12 +191,23 @@ impl Pretrained {
         model: M,
         options: &LoadOptions<B>,
     ) -> Result<M> {
-        if !matches!(options.dtype, DType::F32 | DType::F16 | DType::BF16) {
-            return Err(Phi3Error::InvalidOption {
-                option: "dtype",
-                message: format!("is {:?}, expected F32, F16 or BF16", options.dtype),
-            });
+        match options.storage {
+            WeightStorage::Float(DType::F32 | DType::F16 | DType::BF16) => {}
+            WeightStorage::Float(other) => {
+                return Err(Phi3Error::InvalidOption {
+                    option: "dtype",
+                    message: format!("is {other:?}, expected F32, F16 or BF16"),
+                });
+            }
+            WeightStorage::Quantized(GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q4_1) => {}
+            WeightStorage::Quantized(other) => {
+                return Err(Phi3Error::InvalidOption {
+                    option: "quantized",
+                    message: format!("is {}, expected Q8_0, Q4_0 or Q4_1", other.name()),
+                });
+            }
+            WeightStorage::AsStored => {}
         }
-        fill::fill(model, self.weights.as_mut(), &self.names, options.dtype)
+        fill::fill(model, self.weights.as_mut(), &self.names, options.storage)
     }
 }

@@ -2,6 +2,7 @@
 //! ([`Checkpoint`](super::Checkpoint)) and GGUF files ([`GgufWeights`](crate::gguf::GgufWeights)).
 
 use burn::tensor::TensorData;
+use phi3_core::quant::GgmlType;
 
 use crate::error::Result;
 
@@ -21,6 +22,24 @@ pub trait WeightSource {
     /// Tensor `name` as host data in a float type (f32, f16 or bf16); its stored shape must be
     /// `expected`. Errors name the tensor and the file.
     fn read(&mut self, name: &str, expected: &[usize]) -> Result<TensorData>;
+
+    /// How `name` is stored, when it is stored in GGML blocks (GGUF); `None` for float tensors.
+    fn block_type(&self, _name: &str) -> Option<GgmlType> {
+        None
+    }
+
+    /// Tensor `name` as stored, in GGML blocks along its last dimension, one row per entry of
+    /// the first: `(type, bytes)`. Only for tensors [`Self::block_type`] names; its stored shape
+    /// must be `expected`.
+    fn read_blocks(&mut self, name: &str, expected: &[usize]) -> Result<(GgmlType, Vec<u8>)> {
+        let _ = expected;
+        Err(phi3_core::ModelError::part(
+            "WeightSource",
+            "read_blocks",
+            format!("`{name}` is not stored in GGML blocks"),
+        )
+        .into())
+    }
 
     /// Fails if the checkpoint holds tensors that were never read: a config that does not match
     /// its weights must not load silently.

@@ -143,104 +143,89 @@ impl<'a> QuantizedMatrix<'a> {
         }
     }
 
-    /// `out = W · x` for one row of activations (a decode step): `x` is quantized to 8 bits
-    /// once, every weight row's dot product is an integer one, rows are split across rayon's
-    /// threads.
+    /// `out = W · x` for one row of activations (a decode step). See [`Self::matmul`].
     ///
     /// # Shapes
     /// - x: `[cols]`, out: `[rows]`
     pub fn matvec(&self, x: &[f32], out: &mut [f32]) {
-        self.matvec_with(Isa::detected(), x, out)
+        self.matmul(x, 1, out)
     }
 
     /// [`Self::matvec`] with the kernels of `isa` (one of [`Isa::supported`]), to compare them.
     pub fn matvec_with(&self, isa: Isa, x: &[f32], out: &mut [f32]) {
-        let needs = |f: fn(GgmlType) -> bool| self.parts.iter().any(|p| f(p.ty));
-        let q8 = needs(|t| matches!(t, GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q4_1))
-            .then(|| quantize_q8(x));
-        let q8k = needs(|t| matches!(t, GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K))
-            .then(|| quantize_q8k(x));
-        let act = Activations {
-            f32: x,
-            q8: q8.as_ref(),
-            q8k: q8k.as_ref(),
-        };
-        let threads = rayon::current_num_threads();
-        let mut rest = out;
-        for p in &self.parts {
-            let (mine, tail) = rest.split_at_mut(p.rows);
-            rest = tail;
-            let row_bytes = p.ty.row_bytes(self.cols).unwrap_or(0);
-            let chunk = (p.rows / (4 * threads)).max(16);
-            mine.par_chunks_mut(chunk).enumerate().for_each(|(i, o)| {
-                let start = i * chunk * row_bytes;
-                let data = &p.data[start..start + o.len() * row_bytes];
-                dot_rows(isa, p.ty, data, row_bytes, &act, o);
-            });
-        }
+        self.matmul_with(isa, x, 1, out)
     }
 
-    /// `out = x · Wᵀ` for `n` rows of activations (a prefill): tiles of weight rows are
-    /// dequantized into a scratch buffer and multiplied with gemm, tiles split across threads.
-    /// A few rows are cheaper as integer [`Self::matvec`]s.
+    /// `out = x · Wᵀ` for `n` rows of activations, as llama.cpp computes it: every activation row
+    /// is quantized to 8 bits once, and every product of a weight row and an activation row is
+    /// an integer block dot product. Weight rows are split across rayon's threads in chunks that
+    /// stay in cache while every activation row passes over them.
+    ///
+    /// One activation row gets the same numbers whether it is multiplied alone (a decode step) or
+    /// among others (a prefill, an uncached rerun), so cached and uncached generation agree.
     ///
     /// # Shapes
     /// - x: `[n, cols]`, out: `[n, rows]`
     pub fn matmul(&self, x: &[f32], n: usize, out: &mut [f32]) {
+        self.matmul_with(Isa::detected(), x, n, out)
+    }
+
+    /// [`Self::matmul`] with the kernels of `isa`.
+    pub fn matmul_with(&self, isa: Isa, x: &[f32], n: usize, out: &mut [f32]) {
         let (rows, cols) = (self.rows(), self.cols);
-        if n <= MATVEC_ROWS {
-            for (xr, or) in x.chunks_exact(cols).zip(out.chunks_exact_mut(rows)) {
-                self.matvec(xr, or);
-            }
-            return;
-        }
-        let tiles: Vec<(usize, Vec<f32>)> = (0..rows.div_ceil(TILE))
-            .into_par_iter()
-            .map_init(Vec::new, |scratch, t| {
-                let (start, count) = (t * TILE, TILE.min(rows - t * TILE));
-                self.dequantize_rows(start, count, scratch);
-                let mut tile = vec![0f32; n * count];
-                // SAFETY: `tile` is [n, count] row-major, `x` is [n, cols] row-major and
-                // `scratch` [count, cols] row-major, read as its transpose [cols, count].
-                unsafe {
-                    gemm::gemm(
-                        n,
-                        count,
-                        cols,
-                        tile.as_mut_ptr(),
-                        1,
-                        count as isize,
-                        false,
-                        x.as_ptr(),
-                        1,
-                        cols as isize,
-                        scratch.as_ptr(),
-                        cols as isize,
-                        1,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
-                    );
-                }
-                (start, tile)
+        let needs = |f: fn(GgmlType) -> bool| self.parts.iter().any(|p| f(p.ty));
+        let q8: Vec<_> =
+            match needs(|t| matches!(t, GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q4_1)) {
+                true => x.chunks_exact(cols).map(quantize_q8).collect(),
+                false => vec![],
+            };
+        let q8k: Vec<_> =
+            match needs(|t| matches!(t, GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K)) {
+                true => x.chunks_exact(cols).map(quantize_q8k).collect(),
+                false => vec![],
+            };
+        let acts: Vec<Activations> = (0..n)
+            .map(|i| Activations {
+                f32: &x[i * cols..(i + 1) * cols],
+                q8: q8.get(i),
+                q8k: q8k.get(i),
             })
             .collect();
-        for (start, tile) in tiles {
-            let count = tile.len() / n;
-            for (r, values) in tile.chunks_exact(count).enumerate() {
-                out[r * rows + start..r * rows + start + count].copy_from_slice(values);
+        // Tasks: runs of weight rows of one part, (part, first row in part, rows, first row).
+        let threads = rayon::current_num_threads();
+        let mut tasks = vec![];
+        let mut global = 0;
+        for (k, p) in self.parts.iter().enumerate() {
+            let chunk = (p.rows / (4 * threads)).clamp(1, CHUNK_ROWS);
+            for first in (0..p.rows).step_by(chunk) {
+                tasks.push((k, first, chunk.min(p.rows - first), global + first));
+            }
+            global += p.rows;
+        }
+        let results: Vec<(usize, usize, Vec<f32>)> = tasks
+            .into_par_iter()
+            .map(|(k, first, count, start)| {
+                let p = &self.parts[k];
+                let row_bytes = p.ty.row_bytes(cols).unwrap_or(0);
+                let data = &p.data[first * row_bytes..(first + count) * row_bytes];
+                // [n, count]: each activation row passes over the chunk, which stays in cache.
+                let mut local = vec![0f32; n * count];
+                for (act, o) in acts.iter().zip(local.chunks_exact_mut(count)) {
+                    dot_rows(isa, p.ty, data, row_bytes, act, o);
+                }
+                (start, count, local)
+            })
+            .collect();
+        for (start, count, local) in results {
+            for (i, values) in local.chunks_exact(count).enumerate() {
+                out[i * rows + start..i * rows + start + count].copy_from_slice(values);
             }
         }
     }
 }
 
-/// Weight rows dequantized per prefill tile.
-const TILE: usize = 64;
-/// Activation rows up to which integer matvecs beat dequantizing tiles.
-const MATVEC_ROWS: usize = 2;
+/// Weight rows per task at most: a chunk (tens of KB) stays in L2 while the activation rows pass.
+const CHUNK_ROWS: usize = 32;
 
 #[cfg(test)]
 mod tests {
@@ -294,17 +279,17 @@ mod tests {
             .collect();
         let mut out = vec![0f32; n * m.rows()];
         m.matmul(&x, n, &mut out);
+        // A row multiplied among others gets exactly what it gets alone.
+        for (xr, or) in x.chunks(m.cols()).zip(out.chunks(m.rows())) {
+            let mut alone = vec![0f32; m.rows()];
+            m.matvec(xr, &mut alone);
+            assert_eq!(alone, or);
+        }
         for (xr, or) in x.chunks(m.cols()).zip(out.chunks(m.rows())) {
             let (exact, bound) = reference(m, xr);
             for (r, ((got, want), b)) in or.iter().zip(&exact).zip(&bound).enumerate() {
-                // Prefill tiles multiply f32 weights: no activation quantisation there.
-                let b = if n > MATVEC_ROWS {
-                    1e-4 * want.abs().max(1.0)
-                } else {
-                    *b
-                };
                 assert!(
-                    (*got as f64 - want).abs() <= b,
+                    (*got as f64 - want).abs() <= *b,
                     "row {r} of {:?} (n = {n}): {got} vs {want}, bound {b:e}",
                     m.parts().iter().map(|p| p.ty).collect::<Vec<_>>()
                 );

@@ -19,3 +19,9 @@ pub use kernels::Isa;
 pub use matrix::{Part, QuantizedMatrix};
 #[doc(hidden)]
 pub use test_blocks::random_blocks;
+
+/// Whether backend `B` runs phi3's block kernels (Burn's Flex CPU backend). Elsewhere a loader
+/// dequantizes GGML blocks.
+pub fn kernels_run_on<B: burn::tensor::backend::Backend>() -> bool {
+    crate::flex::is_flex::<B>()
+}
