@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use phi3::burn::tensor::{DType, Int, Tensor, TensorData};
+use phi3::core::quant::GgmlType;
 use phi3::device::{Cpu, cpu};
 use phi3::prelude::*;
 use phi3::{ModelError, Positions};
@@ -25,7 +26,8 @@ struct Args {
     /// A `.gguf` file or a checkpoint directory.
     #[arg(long)]
     model: PathBuf,
-    /// Weight type of the matrices: f32, f16 or bf16.
+    /// How the matrices are stored: f32, f16, bf16, quantized at load (q8_0, q4_0, q4_1), or
+    /// as the file stores them (stored: a GGUF's blocks).
     #[arg(long, default_value = "f32")]
     dtype: String,
     /// Prompt lengths for the prefill tests.
@@ -51,6 +53,17 @@ fn peak_rss() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+/// Bytes of the checkpoint: the `.gguf` file, or every file of the directory.
+fn file_size(path: &std::path::Path) -> u64 {
+    match std::fs::read_dir(path) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok()?.metadata().ok())
+            .map(|m| m.len())
+            .sum(),
+        Err(_) => std::fs::metadata(path).map_or(0, |m| m.len()),
+    }
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -120,20 +133,27 @@ fn run(args: Args) -> Result<(), Phi3Error> {
             .build_global()
             .ok();
     }
-    let dtype = match args.dtype.as_str() {
-        "f32" => DType::F32,
-        "f16" => DType::F16,
-        "bf16" => DType::BF16,
+    let options = LoadOptions::<Cpu>::new(cpu());
+    let options = match args.dtype.as_str() {
+        "f32" => options.dtype(DType::F32),
+        "f16" => options.dtype(DType::F16),
+        "bf16" => options.dtype(DType::BF16),
+        "q8_0" => options.quantized(GgmlType::Q8_0),
+        "q4_0" => options.quantized(GgmlType::Q4_0),
+        "q4_1" => options.quantized(GgmlType::Q4_1),
+        "stored" => options,
         other => {
             return Err(Phi3Error::InvalidOption {
                 option: "dtype",
-                message: format!("is {other:?}, expected f32, f16 or bf16"),
+                message: format!(
+                    "is {other:?}, expected f32, f16, bf16, q8_0, q4_0, q4_1 or stored"
+                ),
             });
         }
     };
+    let file_bytes = file_size(&args.model);
     let start = Instant::now();
-    let model =
-        Pretrained::open(&args.model)?.load::<Cpu>(&LoadOptions::new(cpu()).dtype(dtype))?;
+    let model = Pretrained::open(&args.model)?.load(&options)?;
     let load_s = start.elapsed().as_secs_f64();
     let load_peak = peak_rss();
     let f32_bytes = model.parameter_count() * 4;
@@ -161,7 +181,8 @@ fn run(args: Args) -> Result<(), Phi3Error> {
             .collect();
         let out = serde_json::json!({
             "model": args.model, "dtype": args.dtype, "threads": args.threads, "load_s": load_s,
-            "peak_rss_after_load": load_peak, "peak_rss": peak_rss(), "weights_f32_bytes": f32_bytes, "tokens_per_s": tests,
+            "peak_rss_after_load": load_peak, "peak_rss": peak_rss(), "weights_f32_bytes": f32_bytes,
+            "file_bytes": file_bytes, "tokens_per_s": tests,
         });
         println!("{out}");
     } else {
@@ -173,9 +194,10 @@ fn run(args: Args) -> Result<(), Phi3Error> {
             args.threads
         );
         println!(
-            "load {load_s:.2} s; peak RSS after load {:.0} MB (weights at f32: {:.0} MB)",
+            "load {load_s:.2} s; peak RSS after load {:.0} MB (weights at f32: {:.0} MB; file: {:.0} MB)",
             load_peak.unwrap_or(0) as f64 / 1e6,
-            f32_bytes as f64 / 1e6
+            f32_bytes as f64 / 1e6,
+            file_bytes as f64 / 1e6
         );
         for (name, tps) in &results {
             println!(

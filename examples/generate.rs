@@ -66,8 +66,8 @@ struct Args {
 }
 
 fn run(args: Args) -> Result<(), Phi3Error> {
-    let mut pretrained = Pretrained::open(&args.model)?;
-    let own_tokenizer = pretrained.tokenizer.take();
+    let pretrained = Pretrained::open(&args.model)?;
+    let own_tokenizer = pretrained.tokenizer()?;
     let model = pretrained.load::<Cpu>(&LoadOptions::new(cpu()))?;
     let do_sample = !args.greedy
         && (args.temperature.is_some() || args.top_k.is_some() || args.top_p.is_some());

@@ -47,8 +47,8 @@ fn floats<const D: usize>(t: Tensor<Cpu, D>) -> Vec<f32> {
 }
 
 fn run(args: Args) -> Result<(), Phi3Error> {
-    let mut pretrained = Pretrained::open(&args.model)?;
-    let tokenizer = pretrained.tokenizer.take();
+    let pretrained = Pretrained::open(&args.model)?;
+    let tokenizer = pretrained.tokenizer()?;
     let model = pretrained.load::<Cpu>(&LoadOptions::new(cpu()))?;
     let ids = match (&args.ids, &args.prompt, &tokenizer) {
         (Some(ids), _, _) => ids.clone(),

@@ -2,10 +2,10 @@
 //! encoding, a mask per layer and a block layout; get a [`CausalLm`] that loads a checkpoint
 //! ([`crate::load::Pretrained::load_into`]), prints and generates like Phi-3.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use burn::module::Param;
-use burn::tensor::backend::Backend;
+use burn::module::{Param, ParamId};
+use burn::tensor::{Distribution, Tensor, backend::Backend};
 use phi3_attention::{Causal, MaskSchedule, SlidingWindow};
 use phi3_core::{
     Attention, AttentionMask, BlockLayout, CausalLm, DecoderLayer, Embedding, FeedForward, Linear,
@@ -13,6 +13,38 @@ use phi3_core::{
 };
 
 use crate::error::Result;
+
+/// A random embedding and an `lm_head` that is its transpose: one parameter (one id, counted and
+/// loaded once) seen from two modules. Both are lazy: the one random table is made the first time
+/// either is read, and never when a checkpoint fills them.
+fn tied<B: Backend>(vocab: usize, hidden: usize, device: &B::Device) -> (Embedding<B>, Linear<B>) {
+    let table: Arc<OnceLock<Tensor<B, 2>>> = Arc::default();
+    let random = move |device: &B::Device| {
+        let normal = Distribution::Normal(0.0, 1.0);
+        table
+            .get_or_init(|| Tensor::random([vocab, hidden], normal, device))
+            .clone()
+    };
+    let transposed = random.clone();
+    let id = ParamId::new();
+    let mut embed = Embedding::init(vocab, hidden, device);
+    embed.weight = Param::uninitialized(
+        id,
+        move |device, _| random(device),
+        device.clone(),
+        false,
+        [vocab, hidden].into(),
+    );
+    let mut head = Linear::init(hidden, vocab, false, device);
+    head.weight = Param::uninitialized(
+        id,
+        move |device, _| transposed(device).transpose(),
+        device.clone(),
+        false,
+        [hidden, vocab].into(),
+    );
+    (embed, head)
+}
 
 /// The mask a config describes: its `sliding_window`, or plain causal attention.
 fn config_mask(config: &Phi3Config) -> Arc<dyn AttentionMask> {
@@ -127,16 +159,12 @@ impl DecoderBuilder {
             .final_norm
             .unwrap_or(self.layout == BlockLayout::PreNorm)
             .then(|| norm(c));
-        let embed = Embedding::init(c.vocab_size, c.hidden_size, device);
-        let lm_head = if c.tie_word_embeddings {
-            // One parameter seen from two modules: the same id, so it is counted (and loaded)
-            // once. Tying needs the embedding's values, so a tied embedding is not lazy.
-            let view = embed.weight.val().transpose();
-            let mut head = Linear::new(view, None);
-            head.weight = Param::initialized(embed.weight.id, head.weight.val());
-            head
-        } else {
-            Linear::init(c.hidden_size, c.vocab_size, false, device)
+        let (embed, lm_head) = match c.tie_word_embeddings {
+            true => tied(c.vocab_size, c.hidden_size, device),
+            false => (
+                Embedding::init(c.vocab_size, c.hidden_size, device),
+                Linear::init(c.hidden_size, c.vocab_size, false, device),
+            ),
         };
         Ok(CausalLm::from_parts(
             c.clone(),

@@ -70,10 +70,9 @@ impl<B: Backend> TextGenerationPipeline<B> {
     /// Loads a Phi-3 or Llama checkpoint (directory or `.gguf` file) and its tokenizer.
     pub fn load(path: impl AsRef<Path>, options: &LoadOptions<B>) -> Result<Self> {
         let path = path.as_ref();
-        let mut pretrained = Pretrained::open(path)?;
+        let pretrained = Pretrained::open(path)?;
         let tokenizer = pretrained
-            .tokenizer
-            .take()
+            .tokenizer()?
             .ok_or_else(|| Phi3Error::InvalidOption {
                 option: "path",
                 message: format!(

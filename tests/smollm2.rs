@@ -57,10 +57,10 @@ fn expected() -> Expected {
 #[test]
 fn smollm2_answers_paris_like_transformers() {
     let expected = expected();
-    let mut pretrained = Pretrained::open(gguf_path()).unwrap();
+    let pretrained = Pretrained::open(gguf_path()).unwrap();
     let tokenizer = pretrained
-        .tokenizer
-        .take()
+        .tokenizer()
+        .unwrap()
         .expect("a tokenizer in the metadata");
     let model = pretrained
         .load::<Cpu>(&LoadOptions::new(cpu()).dtype(DType::F32))

@@ -347,12 +347,23 @@ impl GgufFile {
     /// serves the header), so the file's pages do not stay resident beside the dequantised
     /// weights.
     pub(crate) fn raw(&self, info: &TensorInfo) -> Result<Vec<u8>> {
+        let mut bytes = vec![0u8; info.bytes];
+        self.raw_into(info, &mut bytes)?;
+        Ok(bytes)
+    }
+
+    /// A tensor's stored bytes, read into `out` (exactly their size).
+    pub(crate) fn raw_into(&self, info: &TensorInfo, out: &mut [u8]) -> Result<()> {
         use std::io::{Read, Seek, SeekFrom};
         let io = |source| Phi3Error::io(&self.path, source);
-        let mut bytes = vec![0u8; info.bytes];
+        if out.len() != info.bytes {
+            return Err(Phi3Error::Gguf {
+                file: self.path.clone(),
+                message: format!("{} bytes asked of a {}-byte tensor", out.len(), info.bytes),
+            });
+        }
         let mut file = &self.file;
         file.seek(SeekFrom::Start(info.offset as u64)).map_err(io)?;
-        file.read_exact(&mut bytes).map_err(io)?;
-        Ok(bytes)
+        file.read_exact(out).map_err(io)
     }
 }

@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use burn::tensor::TensorData;
 use phi3_core::quant::GgmlType;
@@ -149,7 +150,7 @@ pub fn tokenizer_from_gguf(file: &GgufFile) -> Result<Tokenizer> {
 
 /// A GGUF file as a [`WeightSource`]: Hugging Face names in, llama.cpp names out.
 pub struct GgufWeights {
-    file: GgufFile,
+    file: Arc<GgufFile>,
     heads: usize,
     kv_heads: usize,
     llama: bool,
@@ -158,7 +159,7 @@ pub struct GgufWeights {
 
 impl GgufWeights {
     /// Weights of `file` for a model built from `config`.
-    pub fn new(file: GgufFile, config: &Phi3Config) -> Self {
+    pub fn new(file: Arc<GgufFile>, config: &Phi3Config) -> Self {
         Self {
             file,
             heads: config.num_attention_heads,
@@ -279,16 +280,19 @@ impl WeightSource for GgufWeights {
     }
 
     /// Tensor `name`'s stored bytes (rows permuted back for `llama` Q/K, as [`Self::read`]).
-    fn read_blocks(&mut self, name: &str, expected: &[usize]) -> Result<(GgmlType, Vec<u8>)> {
+    fn read_blocks_into(&mut self, name: &str, expected: &[usize], out: &mut [u8]) -> Result<()> {
         let (gguf, permuted) = self.locate(name, expected)?;
         let info = self.file.tensors[&gguf].clone();
-        let mut bytes = self.file.raw(&info)?;
-        if let Some(heads) = permuted {
-            let rows = info.shape()[0];
-            bytes = unpermute(&bytes, rows, bytes.len() / rows, heads);
+        match permuted {
+            None => self.file.raw_into(&info, out)?,
+            Some(heads) => {
+                let bytes = self.file.raw(&info)?;
+                let rows = info.shape()[0];
+                out.copy_from_slice(&unpermute(&bytes, rows, bytes.len() / rows, heads));
+            }
         }
         self.taken.insert(gguf);
-        Ok((info.ty, bytes))
+        Ok(())
     }
 
     /// Fails if the file holds tensors the model never read.

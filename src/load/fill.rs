@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use burn::module::{Module, ModuleMapper, Param, ParamId};
 use burn::tensor::{DType, Int, Tensor, TensorData, TensorPrimitive, backend::Backend};
-use phi3_core::quant::{GgmlType, Part, QuantizedMatrix, kernels_run_on, quantize};
+use phi3_core::quant::{GgmlType, MatrixBuffer, QuantizedMatrix, kernels_run_on, quantize};
 use phi3_core::{ModelError, blocks_tensor};
 
 use super::WeightStorage;
@@ -325,55 +325,49 @@ impl<B: Backend> Filler<'_, B> {
     }
 
     /// The blocks of `parts` (the tensor itself, or the pieces a fused tensor is made of) as one
-    /// [`QuantizedMatrix`] buffer. A float piece joins as a run of F32 rows.
-    fn stored_blocks(&mut self, name: &str, parts: &[String]) -> Result<Vec<u8>> {
-        let mut runs: Vec<(GgmlType, usize, Vec<u8>)> = Vec::with_capacity(parts.len());
-        let mut cols = None;
+    /// [`QuantizedMatrix`] buffer, each read straight into place. A float piece joins as a run of
+    /// F32 rows.
+    fn stored_blocks(&mut self, name: &str, parts: &[String]) -> Result<MatrixBuffer> {
+        let mut runs = Vec::with_capacity(parts.len());
+        let mut shapes = Vec::with_capacity(parts.len());
         for part in parts {
             let shape = self.source.shape(part).unwrap_or_default();
-            let [rows, c] = shape[..] else {
-                return Err(Phi3Error::ShapeMismatch {
-                    tensor: part.clone(),
-                    file: self.source.origin(),
-                    found: shape.clone(),
-                    expected: vec![0, 0],
-                });
-            };
-            cols.get_or_insert(c);
-            match self.source.block_type(part).filter(|t| t.is_quantized()) {
-                Some(_) => {
-                    let (ty, bytes) = self.source.read_blocks(part, &shape)?;
-                    runs.push((ty, rows, bytes));
-                }
-                None => {
-                    let values = to_f32(self.source.read(part, &shape)?)?;
-                    let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-                    runs.push((GgmlType::F32, rows, bytes));
-                }
-            }
+            let ty = self.source.block_type(part).filter(|t| t.is_quantized());
+            runs.push((
+                ty.unwrap_or(GgmlType::F32),
+                shape.first().copied().unwrap_or(0),
+            ));
+            shapes.push(shape);
         }
-        let cols = cols.unwrap_or(0);
-        let pieces = runs
+        let cols = shapes.first().and_then(|s| s.get(1)).copied().unwrap_or(0);
+        let mut buffer = shapes
             .iter()
-            .map(|(ty, rows, data)| Part {
-                ty: *ty,
-                rows: *rows,
-                data,
-            })
-            .collect();
-        let matrix =
-            QuantizedMatrix::new(cols, pieces).ok_or_else(|| Phi3Error::ShapeMismatch {
+            .all(|s| s.len() == 2 && s[1] == cols)
+            .then(|| MatrixBuffer::new(cols, &runs))
+            .flatten()
+            .ok_or_else(|| Phi3Error::ShapeMismatch {
                 tensor: format!("{name} (blocks of {})", parts.join(", ")),
                 file: self.source.origin(),
-                found: runs.iter().map(|(_, rows, _)| *rows).collect(),
+                found: shapes.concat(),
                 expected: vec![cols],
             })?;
-        Ok(matrix.to_bytes())
+        for (i, (part, shape)) in parts.iter().zip(&shapes).enumerate() {
+            if runs[i].0 == GgmlType::F32 {
+                let values = to_f32(self.source.read(part, shape)?)?;
+                buffer
+                    .part_mut(i)
+                    .copy_from_slice(bytemuck::cast_slice(&values));
+            } else {
+                self.source
+                    .read_blocks_into(part, shape, buffer.part_mut(i))?;
+            }
+        }
+        Ok(buffer)
     }
 
     /// The matrix `name` (read as floats, in `[rows = out, cols = in]` order) quantized to `ty`;
     /// `None` when its rows are not whole blocks.
-    fn quantized_blocks(&mut self, name: &str, ty: GgmlType) -> Result<Option<Vec<u8>>> {
+    fn quantized_blocks(&mut self, name: &str, ty: GgmlType) -> Result<Option<MatrixBuffer>> {
         let owner_is_linear = self.owners.last().is_some_and(|o| o == "Struct:Linear");
         let stored = match self.source.shape(name) {
             Some(shape) => shape,
@@ -410,12 +404,15 @@ impl<B: Backend> Filler<'_, B> {
             option: "quantized",
             message: format!("phi3 cannot quantize to {}", ty.name()),
         })?;
-        let part = Part {
-            ty,
-            rows,
-            data: &bytes,
-        };
-        Ok(QuantizedMatrix::new(cols, vec![part]).map(|m| m.to_bytes()))
+        let mut buffer = MatrixBuffer::new(cols, &[(ty, rows)]).ok_or_else(|| {
+            ModelError::part(
+                "CheckpointNames",
+                "quantized",
+                format!("{name}: {rows} × {cols}"),
+            )
+        })?;
+        buffer.part_mut(0).copy_from_slice(&bytes);
+        Ok(Some(buffer))
     }
 }
 

@@ -5,8 +5,8 @@
 //! use phi3::device::{Cpu, cpu};
 //! use phi3::load::{LoadOptions, Pretrained};
 //!
-//! let mut pretrained = Pretrained::open("tests/fixtures/mha")?;
-//! let tokenizer = pretrained.tokenizer.take();
+//! let pretrained = Pretrained::open("tests/fixtures/mha")?;
+//! let tokenizer = pretrained.tokenizer()?; // None: this checkpoint ships none
 //! let model = pretrained.load::<Cpu>(&LoadOptions::new(cpu()))?;
 //! # Ok::<(), phi3::Phi3Error>(())
 //! ```
@@ -16,7 +16,8 @@ mod names;
 mod safetensors;
 mod source;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use burn::module::Module;
 use burn::tensor::{DType, backend::Backend};
@@ -86,9 +87,15 @@ pub struct Pretrained {
     config: Phi3Config,
     names: CheckpointNames,
     weights: Box<dyn WeightSource>,
-    /// The checkpoint's tokenizer: a directory's `tokenizer.json` (+ `tokenizer_config.json`), or
-    /// a GGUF file's `tokenizer.ggml.*` metadata.
-    pub tokenizer: Option<Tokenizer>,
+    tokenizer: TokenizerSource,
+}
+
+/// Where a checkpoint's tokenizer is, read only when asked for (its tables take tens of MB while
+/// they are built, which a model-only load never pays).
+enum TokenizerSource {
+    Gguf(Arc<GgufFile>),
+    Dir(PathBuf),
+    None,
 }
 
 impl Pretrained {
@@ -102,11 +109,11 @@ impl Pretrained {
                 .extension()
                 .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
         {
-            let file = GgufFile::open(path)?;
+            let file = Arc::new(GgufFile::open(path)?);
             let config = config_from_gguf(&file)?;
             let tokenizer = match file.get("tokenizer.ggml.model") {
-                Some(_) => Some(tokenizer_from_gguf(&file)?),
-                None => None,
+                Some(_) => TokenizerSource::Gguf(file.clone()),
+                None => TokenizerSource::None,
             };
             return Ok(Self {
                 names: phi3::names(&config),
@@ -140,14 +147,25 @@ impl Pretrained {
             }
         };
         let tokenizer = match path.join("tokenizer.json").is_file() {
-            true => Some(Tokenizer::from_dir(path)?),
-            false => None,
+            true => TokenizerSource::Dir(path.into()),
+            false => TokenizerSource::None,
         };
         Ok(Self {
             weights: Box::new(Checkpoint::open(path)?),
             config,
             names,
             tokenizer,
+        })
+    }
+
+    /// The checkpoint's tokenizer, if it ships one: a directory's `tokenizer.json` (+
+    /// `tokenizer_config.json`, `added_tokens.json`), or a GGUF file's `tokenizer.ggml.*`
+    /// metadata. Built on each call.
+    pub fn tokenizer(&self) -> Result<Option<Tokenizer>> {
+        Ok(match &self.tokenizer {
+            TokenizerSource::Gguf(file) => Some(tokenizer_from_gguf(file)?),
+            TokenizerSource::Dir(dir) => Some(Tokenizer::from_dir(dir)?),
+            TokenizerSource::None => None,
         })
     }
 

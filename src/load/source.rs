@@ -28,11 +28,11 @@ pub trait WeightSource {
         None
     }
 
-    /// Tensor `name` as stored, in GGML blocks along its last dimension, one row per entry of
-    /// the first: `(type, bytes)`. Only for tensors [`Self::block_type`] names; its stored shape
-    /// must be `expected`.
-    fn read_blocks(&mut self, name: &str, expected: &[usize]) -> Result<(GgmlType, Vec<u8>)> {
-        let _ = expected;
+    /// Tensor `name`'s GGML blocks (along its last dimension, one row per entry of the first),
+    /// read straight into `out`, which is exactly their size. Only for tensors
+    /// [`Self::block_type`] names; its stored shape must be `expected`.
+    fn read_blocks_into(&mut self, name: &str, expected: &[usize], out: &mut [u8]) -> Result<()> {
+        let _ = (expected, out);
         Err(phi3_core::ModelError::part(
             "WeightSource",
             "read_blocks",

@@ -57,18 +57,36 @@ impl<B: Backend> Embedding<B> {
         let [batch, seq] = ids.dims();
         let device = ids.device();
         let ids: Vec<i64> = ids.into_data().convert::<i64>().into_vec()?;
-        let blocks = self.quantized.val().into_data();
-        let m = QuantizedMatrix::from_bytes(blocks.as_bytes())
-            .map_err(|message| crate::ModelError::part("Embedding", "quantized", message))?;
-        let mut rows = Vec::with_capacity(ids.len() * m.cols());
-        let mut row = Vec::with_capacity(m.cols());
-        for &id in &ids {
-            m.dequantize_rows(id as usize, 1, &mut row);
-            rows.extend_from_slice(&row);
+        // The table is tens of MB and a lookup reads a few rows: borrowed in place on Flex, read
+        // back elsewhere.
+        #[cfg(feature = "flex")]
+        if let Some(flex) = crate::flex::int_bytes(self.quantized.val()) {
+            return rows_of(flex.bytes(), &ids, [batch, seq], &device);
         }
-        let data = TensorData::new(rows, [batch, seq, m.cols()]);
-        Ok(Tensor::from_data(data, &device))
+        let data = self.quantized.val().into_data();
+        rows_of(data.as_bytes(), &ids, [batch, seq], &device)
     }
+}
+
+/// The dequantized rows `ids` of the blocks in `bytes`, shaped `[batch, seq, hidden]`.
+fn rows_of<B: Backend>(
+    bytes: &[u8],
+    ids: &[i64],
+    [batch, seq]: [usize; 2],
+    device: &B::Device,
+) -> Result<Tensor<B, 3>> {
+    let m = QuantizedMatrix::from_bytes(bytes)
+        .map_err(|message| crate::ModelError::part("Embedding", "quantized", message))?;
+    let mut rows = Vec::with_capacity(ids.len() * m.cols());
+    let mut row = Vec::with_capacity(m.cols());
+    for &id in ids {
+        m.dequantize_rows(id as usize, 1, &mut row);
+        rows.extend_from_slice(&row);
+    }
+    Ok(Tensor::from_data(
+        TensorData::new(rows, [batch, seq, m.cols()]),
+        device,
+    ))
 }
 
 impl<B: Backend> ModuleDisplay for Embedding<B> {

@@ -40,10 +40,15 @@ pub(crate) fn no_blocks<B: Backend>(device: &B::Device) -> Param<Tensor<B, 1, In
     Param::initialized(ParamId::new(), Tensor::from_data(data, (device, DType::U8)))
 }
 
-/// A U8 tensor holding a [`QuantizedMatrix`](crate::quant::QuantizedMatrix) buffer.
-pub fn blocks_tensor<B: Backend>(bytes: Vec<u8>, device: &B::Device) -> Tensor<B, 1, Int> {
-    let len = bytes.len();
-    let data = TensorData::from_bytes_vec(bytes, [len], DType::U8);
+/// A U8 tensor holding a [`QuantizedMatrix`](crate::quant::QuantizedMatrix) buffer (its bytes
+/// move into the tensor without a copy).
+pub fn blocks_tensor<B: Backend>(
+    buffer: crate::quant::MatrixBuffer,
+    device: &B::Device,
+) -> Tensor<B, 1, Int> {
+    let words = buffer.into_words();
+    let len = words.len() * 16;
+    let data = TensorData::from_bytes(burn::tensor::Bytes::from_elems(words), [len], DType::U8);
     Tensor::from_data(data, (device, DType::U8))
 }
 

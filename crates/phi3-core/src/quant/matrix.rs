@@ -36,6 +36,65 @@ pub struct QuantizedMatrix<'a> {
     parts: Vec<Part<'a>>,
 }
 
+/// A [`QuantizedMatrix`] buffer being filled: the header written, each run's blocks then read
+/// straight into place (a loader never holds a tensor twice). Allocated 16-byte aligned, as Burn's
+/// tensors want their bytes, so it becomes a tensor without a copy.
+pub struct MatrixBuffer {
+    words: Vec<u128>,
+    len: usize,
+    parts: Vec<std::ops::Range<usize>>,
+}
+
+impl MatrixBuffer {
+    /// A buffer for runs of `(type, rows)` of `cols` columns; `None` when `cols` is not whole
+    /// blocks of a run's type or the size overflows.
+    pub fn new(cols: usize, runs: &[(GgmlType, usize)]) -> Option<Self> {
+        let mut offset = header_len(runs.len());
+        let mut parts = Vec::with_capacity(runs.len());
+        for &(ty, rows) in runs {
+            let len = ty.row_bytes(cols)?.checked_mul(rows)?;
+            parts.push(offset..offset.checked_add(len)?);
+            offset += len;
+        }
+        let mut buffer = Self {
+            words: vec![0; offset.div_ceil(16)],
+            len: offset,
+            parts,
+        };
+        let header = buffer.bytes_mut();
+        header[..8].copy_from_slice(MAGIC);
+        let mut at = 8;
+        for v in [VERSION, cols as u32, runs.len() as u32]
+            .into_iter()
+            .chain(runs.iter().flat_map(|&(ty, rows)| [ty.id(), rows as u32]))
+        {
+            header[at..at + 4].copy_from_slice(&v.to_le_bytes());
+            at += 4;
+        }
+        Some(buffer)
+    }
+
+    /// Run `i`'s blocks, to fill.
+    pub fn part_mut(&mut self, i: usize) -> &mut [u8] {
+        let range = self.parts[i].clone();
+        &mut self.bytes_mut()[range]
+    }
+
+    /// The buffer's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &bytemuck::cast_slice(&self.words)[..self.len]
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut bytemuck::cast_slice_mut(&mut self.words)[..self.len]
+    }
+
+    /// The 16-byte words, whose first `len` bytes are the buffer (the rest zero).
+    pub fn into_words(self) -> Vec<u128> {
+        self.words
+    }
+}
+
 const MAGIC: &[u8; 8] = b"PHI3QMAT";
 const VERSION: u32 = 1;
 
@@ -95,22 +154,12 @@ impl<'a> QuantizedMatrix<'a> {
 
     /// The matrix in one buffer (see the type's documentation).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let header = header_len(self.parts.len());
-        let mut out =
-            Vec::with_capacity(header + self.parts.iter().map(|p| p.data.len()).sum::<usize>());
-        out.extend_from_slice(MAGIC);
-        for v in [VERSION, self.cols as u32, self.parts.len() as u32] {
-            out.extend_from_slice(&v.to_le_bytes());
+        let runs: Vec<_> = self.parts.iter().map(|p| (p.ty, p.rows)).collect();
+        let mut buffer = MatrixBuffer::new(self.cols, &runs).expect("parts were checked");
+        for (i, p) in self.parts.iter().enumerate() {
+            buffer.part_mut(i).copy_from_slice(p.data);
         }
-        for p in &self.parts {
-            out.extend_from_slice(&p.ty.id().to_le_bytes());
-            out.extend_from_slice(&(p.rows as u32).to_le_bytes());
-        }
-        out.resize(header, 0);
-        for p in &self.parts {
-            out.extend_from_slice(p.data);
-        }
-        out
+        buffer.bytes().to_vec()
     }
 
     /// Output rows.

@@ -16,7 +16,7 @@ mod x86;
 pub use activation::{Q8Blocks, Q8KBlocks, quantize_q8, quantize_q8k};
 pub use format::{GgmlType, QK_K, dequantize, quantize};
 pub use kernels::Isa;
-pub use matrix::{Part, QuantizedMatrix};
+pub use matrix::{MatrixBuffer, Part, QuantizedMatrix};
 #[doc(hidden)]
 pub use test_blocks::random_blocks;
 
