@@ -13,8 +13,9 @@ use crate::positions::Positions;
 ///
 /// Implement it to plug a new attention into a decoder layer; the layer hands it the normalised
 /// hidden states and an [`AttentionStep`]: where the tokens sit, the layer's mask, the rotation
-/// of the model's position encoding and the layer's KV cache.
-pub trait Attention<B: Backend>: Module<B> + ModuleDisplay {
+/// of the model's position encoding and the layer's KV cache. Like every part it is `Sync`: a
+/// model is shared across threads (a forward runs on rayon's pool on the CPU).
+pub trait Attention<B: Backend>: Module<B> + ModuleDisplay + Sync {
     /// Attends over `x`, the tokens of `step.positions`.
     ///
     /// # Shapes

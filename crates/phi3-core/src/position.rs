@@ -11,7 +11,7 @@ use burn::tensor::{Tensor, backend::Backend};
 use crate::positions::Positions;
 
 /// A position encoding; [`Positions`] says where each input token sits.
-pub trait PositionEncoding<B: Backend>: Module<B> + ModuleDisplay {
+pub trait PositionEncoding<B: Backend>: Module<B> + ModuleDisplay + Sync {
     /// Adds absolute position information to token embeddings; identity by default.
     ///
     /// # Shapes

@@ -15,6 +15,7 @@ use crate::display::thousands;
 use crate::embedding::Embedding;
 use crate::error::{ModelError, Result};
 use crate::feed_forward::FeedForward;
+use crate::flex::is_flex;
 use crate::linear::Linear;
 use crate::norm::Norm;
 use crate::position::PositionEncoding;
@@ -235,7 +236,14 @@ where
         positions: &Positions,
         cache: Option<&mut ModelCache<B>>,
     ) -> Result<Tensor<B, 3>> {
-        self.model.forward_with(input_ids, positions, cache)
+        // On Flex every product splits across rayon's pool. Called from outside the pool, each
+        // split would hand its work to the pool and wait (a wake-up per product, hundreds per
+        // token); run the whole forward on a pool thread instead, where splits are local.
+        // Measured on SmolLM2 (Q4_0, 2 threads): decode 89 → 107 tokens/s.
+        match is_flex::<B>() {
+            true => rayon::scope(|_| self.model.forward_with(input_ids, positions, cache)),
+            false => self.model.forward_with(input_ids, positions, cache),
+        }
     }
 
     fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {

@@ -12,7 +12,7 @@ use burn::tensor::activation::{gelu, gelu_approximate, relu, silu};
 use burn::tensor::{Tensor, backend::Backend};
 
 /// The position-wise feed-forward block of a decoder layer.
-pub trait FeedForward<B: Backend>: Module<B> + ModuleDisplay {
+pub trait FeedForward<B: Backend>: Module<B> + ModuleDisplay + Sync {
     /// # Shapes
     /// - x: `[batch, seq, hidden]` → `[batch, seq, hidden]`
     fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3>;

@@ -10,7 +10,7 @@ use burn::module::{Module, ModuleDisplay};
 use burn::tensor::{Tensor, backend::Backend};
 
 /// A normalisation over the last dimension.
-pub trait Norm<B: Backend>: Module<B> + ModuleDisplay {
+pub trait Norm<B: Backend>: Module<B> + ModuleDisplay + Sync {
     /// Normalises `x` over its last dimension.
     ///
     /// # Shapes

@@ -104,6 +104,95 @@ pub(crate) fn dot_rows(
     }
 }
 
+/// [`dot_rows`] for four activation rows: `out` is `[4, rows]`. Each row gets exactly what
+/// [`dot_rows`] gives it alone; types with a four-row kernel read each weight block once.
+pub(crate) fn dot_rows_x4(
+    isa: Isa,
+    ty: GgmlType,
+    data: &[u8],
+    row_bytes: usize,
+    x: [&Activations; 4],
+    out: &mut [f32],
+) {
+    let rows = data.len() / row_bytes.max(1);
+    #[cfg(target_arch = "x86_64")]
+    if isa != Isa::Portable && matches!(ty, GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q4_1) {
+        if let [Some(a), Some(b), Some(c), Some(d)] = x.map(|a| a.q8) {
+            // SAFETY: `isa` is one the CPU supports (`Isa::detected`).
+            unsafe {
+                match isa {
+                    Isa::Avx512 => rows_x4_avx512(ty, data, row_bytes, [a, b, c, d], out),
+                    _ => rows_x4_avx2(ty, data, row_bytes, [a, b, c, d], out),
+                }
+            }
+            return;
+        }
+    }
+    for (k, act) in x.into_iter().enumerate() {
+        dot_rows(
+            isa,
+            ty,
+            data,
+            row_bytes,
+            act,
+            &mut out[k * rows..(k + 1) * rows],
+        );
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn rows_x4_avx2(
+    ty: GgmlType,
+    data: &[u8],
+    row_bytes: usize,
+    x: [&Q8Blocks; 4],
+    out: &mut [f32],
+) {
+    // SAFETY: the caller checked AVX2, FMA and F16C.
+    unsafe { rows_x4::<false>(ty, data, row_bytes, x, out) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+unsafe fn rows_x4_avx512(
+    ty: GgmlType,
+    data: &[u8],
+    row_bytes: usize,
+    x: [&Q8Blocks; 4],
+    out: &mut [f32],
+) {
+    // SAFETY: the caller checked AVX-512 (F, BW, VL, VNNI), AVX2, FMA and F16C.
+    unsafe { rows_x4::<true>(ty, data, row_bytes, x, out) }
+}
+
+/// Plain loops, as `rows_x86`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn rows_x4<const VNNI: bool>(
+    ty: GgmlType,
+    data: &[u8],
+    row_bytes: usize,
+    x: [&Q8Blocks; 4],
+    out: &mut [f32],
+) {
+    use super::x86;
+    let rows = data.len() / row_bytes;
+    for (r, row) in data.chunks_exact(row_bytes).enumerate() {
+        // SAFETY: the caller's target features are those the kernels need.
+        let v = unsafe {
+            match ty {
+                GgmlType::Q8_0 => x86::q8_0_x4(row, x),
+                GgmlType::Q4_0 => x86::q4_0_x4::<VNNI>(row, x),
+                _ => x86::q4_1_x4::<VNNI>(row, x),
+            }
+        };
+        for (k, value) in v.into_iter().enumerate() {
+            out[k * rows + r] = value;
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn rows_avx2(ty: GgmlType, data: &[u8], row_bytes: usize, x: &Activations, out: &mut [f32]) {
@@ -237,6 +326,19 @@ mod tests {
                 out
             };
             let portable = run(Isa::Portable);
+            // Four rows at once give each row what it gets alone, on every instruction set.
+            for isa in Isa::supported() {
+                let mut four = vec![0f32; 4 * rows];
+                dot_rows_x4(isa, ty, &data, row_bytes, [&act; 4], &mut four);
+                let alone = run(isa);
+                for k in 0..4 {
+                    assert_eq!(
+                        &four[k * rows..(k + 1) * rows],
+                        &alone[..],
+                        "{ty:?} on {isa:?}"
+                    );
+                }
+            }
             for isa in Isa::supported() {
                 for (a, b) in run(isa).iter().zip(&portable) {
                     // Same integer sums; only the order of the f32 additions differs.

@@ -4,7 +4,7 @@ use rayon::prelude::*;
 
 use super::activation::{quantize_q8, quantize_q8k};
 use super::format::{GgmlType, dequantize};
-use super::kernels::{Activations, Isa, dot_rows};
+use super::kernels::{Activations, Isa, dot_rows, dot_rows_x4};
 
 /// One run of rows in one block type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,38 +240,74 @@ impl<'a> QuantizedMatrix<'a> {
                 q8k: q8k.get(i),
             })
             .collect();
-        // Tasks: runs of weight rows of one part, (part, first row in part, rows, first row).
-        let threads = rayon::current_num_threads();
-        let mut tasks = vec![];
-        let mut global = 0;
-        for (k, p) in self.parts.iter().enumerate() {
-            let chunk = (p.rows / (4 * threads)).clamp(1, CHUNK_ROWS);
-            for first in (0..p.rows).step_by(chunk) {
-                tasks.push((k, first, chunk.min(p.rows - first), global + first));
-            }
-            global += p.rows;
-        }
-        let results: Vec<(usize, usize, Vec<f32>)> = tasks
-            .into_par_iter()
-            .map(|(k, first, count, start)| {
-                let p = &self.parts[k];
+        // One task per thread, each a contiguous range of output rows (small products stay on
+        // the calling thread: waking the pool costs more than they do). Within a task, chunks of
+        // rows stay in cache while every activation row passes over them.
+        let threads = match rows * cols * n < SERIAL_MAX {
+            true => 1,
+            false => rayon::current_num_threads()
+                .min(rows.div_ceil(CHUNK_ROWS))
+                .max(1),
+        };
+        let per_task = rows.div_ceil(threads);
+        let run = |t: usize| -> (usize, usize, Vec<f32>) {
+            let (start, end) = (t * per_task, ((t + 1) * per_task).min(rows));
+            let count = end.saturating_sub(start);
+            let mut local = vec![0f32; n * count]; // [n, count]
+            let mut first = 0; // the first global row of the current part
+            for p in &self.parts {
+                let (lo, hi) = (start.max(first), end.min(first + p.rows));
                 let row_bytes = p.ty.row_bytes(cols).unwrap_or(0);
-                let data = &p.data[first * row_bytes..(first + count) * row_bytes];
-                // [n, count]: each activation row passes over the chunk, which stays in cache.
-                let mut local = vec![0f32; n * count];
-                for (act, o) in acts.iter().zip(local.chunks_exact_mut(count)) {
-                    dot_rows(isa, p.ty, data, row_bytes, act, o);
+                for c in (lo..hi).step_by(CHUNK_ROWS.max(1)) {
+                    let c_end = (c + CHUNK_ROWS).min(hi);
+                    let data = &p.data[(c - first) * row_bytes..(c_end - first) * row_bytes];
+                    let chunk = c_end - c;
+                    let mut four = [0f32; 4 * CHUNK_ROWS];
+                    for i in (0..n).step_by(4) {
+                        if i + 4 <= n {
+                            let x = [&acts[i], &acts[i + 1], &acts[i + 2], &acts[i + 3]];
+                            dot_rows_x4(isa, p.ty, data, row_bytes, x, &mut four[..4 * chunk]);
+                            for k in 0..4 {
+                                let at = (i + k) * count + (c - start);
+                                local[at..at + chunk]
+                                    .copy_from_slice(&four[k * chunk..(k + 1) * chunk]);
+                            }
+                        } else {
+                            for (k, act) in acts[i..].iter().enumerate() {
+                                let at = (i + k) * count + (c - start);
+                                dot_rows(
+                                    isa,
+                                    p.ty,
+                                    data,
+                                    row_bytes,
+                                    act,
+                                    &mut local[at..at + chunk],
+                                );
+                            }
+                        }
+                    }
                 }
-                (start, count, local)
-            })
-            .collect();
+                first += p.rows;
+            }
+            (start, count, local)
+        };
+        let results: Vec<(usize, usize, Vec<f32>)> = match threads {
+            1 => vec![run(0)],
+            _ => (0..threads).into_par_iter().map(run).collect(),
+        };
         for (start, count, local) in results {
+            if count == 0 {
+                continue;
+            }
             for (i, values) in local.chunks_exact(count).enumerate() {
                 out[i * rows + start..i * rows + start + count].copy_from_slice(values);
             }
         }
     }
 }
+
+/// Products of fewer weight·activation values than this run on the calling thread.
+const SERIAL_MAX: usize = 1 << 19;
 
 /// Weight rows per task at most: a chunk (tens of KB) stays in L2 while the activation rows pass.
 const CHUNK_ROWS: usize = 32;

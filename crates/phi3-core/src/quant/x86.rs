@@ -192,3 +192,72 @@ pub(crate) unsafe fn q6_k(row: &[u8], x: &Q8KBlocks) -> f32 {
     }
     hsum(acc) - offset
 }
+
+/// [`q8_0`] for four activation rows at once: each weight block is loaded and made unsigned once.
+/// Per row, the same operations in the same order as [`q8_0`], so the same result.
+#[inline(always)]
+pub(crate) unsafe fn q8_0_x4(row: &[u8], x: [&Q8Blocks; 4]) -> [f32; 4] {
+    let mut acc = [_mm256_setzero_ps(); 4];
+    for (b, blk) in row.chunks_exact(34).enumerate() {
+        let w = load(blk.as_ptr().add(2));
+        let aw = _mm256_sign_epi8(w, w);
+        let dw = f16_at(blk, 0);
+        for k in 0..4 {
+            let xq = load(x[k].quants.as_ptr().add(b * 32) as *const u8);
+            let p = dot32::<false>(aw, _mm256_sign_epi8(xq, w));
+            let d = _mm256_set1_ps(dw * x[k].scales[b]);
+            acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc[k]);
+        }
+    }
+    // Written out: a closure (`map`) would be a function without these target features.
+    [hsum(acc[0]), hsum(acc[1]), hsum(acc[2]), hsum(acc[3])]
+}
+
+/// [`q4_0`] for four activation rows at once (nibbles unpacked once per block).
+#[inline(always)]
+pub(crate) unsafe fn q4_0_x4<const VNNI: bool>(row: &[u8], x: [&Q8Blocks; 4]) -> [f32; 4] {
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut offset = [0f32; 4];
+    for (b, blk) in row.chunks_exact(18).enumerate() {
+        let w = nibbles(blk.as_ptr().add(2));
+        let dw = f16_at(blk, 0);
+        for k in 0..4 {
+            let xq = load(x[k].quants.as_ptr().add(b * 32) as *const u8);
+            let p = dot32::<VNNI>(w, xq);
+            let d = dw * x[k].scales[b];
+            acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d), acc[k]);
+            offset[k] += d * (8 * x[k].sums[b]) as f32;
+        }
+    }
+    [
+        hsum(acc[0]) - offset[0],
+        hsum(acc[1]) - offset[1],
+        hsum(acc[2]) - offset[2],
+        hsum(acc[3]) - offset[3],
+    ]
+}
+
+/// [`q4_1`] for four activation rows at once (nibbles unpacked once per block).
+#[inline(always)]
+pub(crate) unsafe fn q4_1_x4<const VNNI: bool>(row: &[u8], x: [&Q8Blocks; 4]) -> [f32; 4] {
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut offset = [0f32; 4];
+    for (b, blk) in row.chunks_exact(20).enumerate() {
+        let w = nibbles(blk.as_ptr().add(4));
+        let (dw, mw) = (f16_at(blk, 0), f16_at(blk, 2));
+        for k in 0..4 {
+            let xq = load(x[k].quants.as_ptr().add(b * 32) as *const u8);
+            let p = dot32::<VNNI>(w, xq);
+            let dx = x[k].scales[b];
+            let d = _mm256_set1_ps(dw * dx);
+            acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc[k]);
+            offset[k] += mw * dx * x[k].sums[b] as f32;
+        }
+    }
+    [
+        hsum(acc[0]) + offset[0],
+        hsum(acc[1]) + offset[1],
+        hsum(acc[2]) + offset[2],
+        hsum(acc[3]) + offset[3],
+    ]
+}
