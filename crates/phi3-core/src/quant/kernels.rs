@@ -116,17 +116,18 @@ pub(crate) fn dot_rows_x4(
 ) {
     let rows = data.len() / row_bytes.max(1);
     #[cfg(target_arch = "x86_64")]
-    if isa != Isa::Portable && matches!(ty, GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q4_1) {
-        if let [Some(a), Some(b), Some(c), Some(d)] = x.map(|a| a.q8) {
-            // SAFETY: `isa` is one the CPU supports (`Isa::detected`).
-            unsafe {
-                match isa {
-                    Isa::Avx512 => rows_x4_avx512(ty, data, row_bytes, [a, b, c, d], out),
-                    _ => rows_x4_avx2(ty, data, row_bytes, [a, b, c, d], out),
-                }
+    if isa != Isa::Portable
+        && matches!(ty, GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q4_1)
+        && let [Some(a), Some(b), Some(c), Some(d)] = x.map(|a| a.q8)
+    {
+        // SAFETY: `isa` is one the CPU supports (`Isa::detected`).
+        unsafe {
+            match isa {
+                Isa::Avx512 => rows_x4_avx512(ty, data, row_bytes, [a, b, c, d], out),
+                _ => rows_x4_avx2(ty, data, row_bytes, [a, b, c, d], out),
             }
-            return;
         }
+        return;
     }
     for (k, act) in x.into_iter().enumerate() {
         dot_rows(
