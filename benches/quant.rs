@@ -87,5 +87,51 @@ fn quant(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, quant);
+/// A prefill's products: 64 activation rows, the quantized kernels against the f32 Linear.
+fn prefill(c: &mut Criterion) {
+    let n = 64;
+    for (label, rows, cols) in [
+        ("smollm2 1536x576", 1536, 576),
+        ("phi3 8192x3072", 8192, 3072),
+    ] {
+        let mut group = c.benchmark_group(format!("matmul x{n} {label}"));
+        group
+            .sample_size(10)
+            .measurement_time(Duration::from_secs(3));
+        let w = values(rows * cols, 1);
+        let x = values(n * cols, 2);
+        let mut out = vec![0f32; n * rows];
+        for ty in [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1] {
+            let blocks = quantize(ty, &w).unwrap();
+            let m = QuantizedMatrix::new(
+                cols,
+                vec![Part {
+                    ty,
+                    rows,
+                    data: &blocks,
+                }],
+            )
+            .unwrap();
+            group.bench_function(ty.name(), |b| {
+                b.iter(|| m.matmul(black_box(&x), n, &mut out))
+            });
+        }
+        let device = cpu();
+        let weight = Tensor::<Cpu, 2>::from_data(TensorData::new(w.clone(), [rows, cols]), &device);
+        let linear = Linear::new(
+            weight
+                .transpose()
+                .reshape([1, cols, rows])
+                .reshape([cols, rows]),
+            None,
+        );
+        let input = Tensor::<Cpu, 2>::from_data(TensorData::new(x.clone(), [n, cols]), &device);
+        group.bench_function("f32 Linear", |b| {
+            b.iter(|| black_box(linear.forward(input.clone()).into_data()))
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, quant, prefill);
 criterion_main!(benches);

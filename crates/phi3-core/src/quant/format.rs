@@ -34,6 +34,19 @@ pub enum GgmlType {
 pub const QK_K: usize = 256;
 
 impl GgmlType {
+    /// Every type, floats first.
+    pub const ALL: [GgmlType; 9] = [
+        Self::F32,
+        Self::F16,
+        Self::BF16,
+        Self::Q8_0,
+        Self::Q4_0,
+        Self::Q4_1,
+        Self::Q4_K,
+        Self::Q5_K,
+        Self::Q6_K,
+    ];
+
     /// ggml's numeric id.
     pub fn id(self) -> u32 {
         match self {

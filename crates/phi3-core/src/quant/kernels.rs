@@ -183,8 +183,8 @@ unsafe fn rows_x4<const VNNI: bool>(
         // SAFETY: the caller's target features are those the kernels need.
         let v = unsafe {
             match ty {
-                GgmlType::Q8_0 => x86::q8_0_x4(row, x),
-                GgmlType::Q4_0 => x86::q4_0_x4::<VNNI>(row, x),
+                GgmlType::Q8_0 => x86::signed_x4::<false, false>(row, x),
+                GgmlType::Q4_0 => x86::signed_x4::<true, VNNI>(row, x),
                 _ => x86::q4_1_x4::<VNNI>(row, x),
             }
         };
@@ -235,12 +235,12 @@ unsafe fn rows_x86<const VNNI: bool>(
             // Always `maddubs`: with VNNI, the sign trick plus `dpbusd` measured 2.4× slower
             // (benches/quant.rs, Phi-3-sized rows, AMD EPYC).
             for (r, o) in rows {
-                *o = unsafe { x86::q8_0::<false>(r, x) };
+                *o = unsafe { x86::signed::<false, false>(r, x) };
             }
         }
         (GgmlType::Q4_0, Some(x), _) => {
             for (r, o) in rows {
-                *o = unsafe { x86::q4_0::<VNNI>(r, x) };
+                *o = unsafe { x86::signed::<true, VNNI>(r, x) };
             }
         }
         (GgmlType::Q4_1, Some(x), _) => {
@@ -309,15 +309,7 @@ mod tests {
             q8: Some(&q8),
             q8k: Some(&q8k),
         };
-        for ty in [
-            GgmlType::Q8_0,
-            GgmlType::Q4_0,
-            GgmlType::Q4_1,
-            GgmlType::Q4_K,
-            GgmlType::Q5_K,
-            GgmlType::Q6_K,
-            GgmlType::F16,
-        ] {
+        for ty in GgmlType::ALL {
             let rows = 9;
             let row_bytes = ty.row_bytes(cols).unwrap();
             let data = random_blocks(ty, rows * cols / ty.block_size(), 11);

@@ -384,16 +384,7 @@ mod tests {
 
     #[test]
     fn every_type_matches_dequantize_then_multiply() {
-        for ty in [
-            GgmlType::Q8_0,
-            GgmlType::Q4_0,
-            GgmlType::Q4_1,
-            GgmlType::Q4_K,
-            GgmlType::Q5_K,
-            GgmlType::Q6_K,
-            GgmlType::F16,
-            GgmlType::F32,
-        ] {
+        for ty in GgmlType::ALL {
             let (rows, cols) = (37, 512);
             let data = random_blocks(ty, rows * cols / ty.block_size(), 7);
             let m = QuantizedMatrix::new(

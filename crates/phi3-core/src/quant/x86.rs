@@ -1,6 +1,7 @@
 //! AVX2 (and AVX-512 VNNI) versions of [`super::dot`]'s row dot products, with the same integer
 //! sums: unsigned weight quants times signed activation quants (`maddubs`, or VNNI's `dpbusd`),
-//! scaled per block in f32.
+//! scaled per block in f32. Q8_0 and Q4_0 share one kernel ([`signed`]): once unpacked, a Q4_0
+//! block is a block of signed bytes like Q8_0's.
 //!
 //! Every function is `unsafe`: the caller guarantees the CPU has AVX2, FMA and F16C (and, for
 //! `VNNI = true`, AVX-512 VNNI with VL), and that `x` holds the activation blocks of the row.
@@ -50,33 +51,30 @@ unsafe fn nibbles(p: *const u8) -> __m256i {
     _mm256_set_m128i(hi, lo)
 }
 
-/// Q8_0 weights: signs moved onto the activations so the weights multiply as unsigned.
+/// A block of 32 signed weights: Q8_0's bytes, or Q4_0's nibbles shifted to `q − 8`.
 #[inline(always)]
-pub(crate) unsafe fn q8_0<const VNNI: bool>(row: &[u8], x: &Q8Blocks) -> f32 {
+unsafe fn signed_block<const Q4: bool>(blk: &[u8]) -> __m256i {
+    if Q4 {
+        _mm256_sub_epi8(nibbles(blk.as_ptr().add(2)), _mm256_set1_epi8(8))
+    } else {
+        load(blk.as_ptr().add(2))
+    }
+}
+
+/// Q8_0 (`Q4 = false`) and Q4_0 (`Q4 = true`) weights, signed: their signs move onto the
+/// activations so the weights multiply as unsigned. No scalar correction per block.
+#[inline(always)]
+pub(crate) unsafe fn signed<const Q4: bool, const VNNI: bool>(row: &[u8], x: &Q8Blocks) -> f32 {
+    let block_bytes = if Q4 { 18 } else { 34 };
     let mut acc = _mm256_setzero_ps();
-    for (b, blk) in row.chunks_exact(34).enumerate() {
-        let w = load(blk.as_ptr().add(2));
+    for (b, blk) in row.chunks_exact(block_bytes).enumerate() {
+        let w = signed_block::<Q4>(blk);
         let xq = load(x.quants.as_ptr().add(b * 32) as *const u8);
         let p = dot32::<VNNI>(_mm256_sign_epi8(w, w), _mm256_sign_epi8(xq, w));
         let d = _mm256_set1_ps(f16_at(blk, 0) * x.scales[b]);
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc);
     }
     hsum(acc)
-}
-
-/// Q4_0: `Σ (q − 8)·x = Σ q·x − 8 Σ x`, the second term from the activations' block sums.
-#[inline(always)]
-pub(crate) unsafe fn q4_0<const VNNI: bool>(row: &[u8], x: &Q8Blocks) -> f32 {
-    let mut acc = _mm256_setzero_ps();
-    let mut offset = 0f32;
-    for (b, blk) in row.chunks_exact(18).enumerate() {
-        let xq = load(x.quants.as_ptr().add(b * 32) as *const u8);
-        let p = dot32::<VNNI>(nibbles(blk.as_ptr().add(2)), xq);
-        let d = f16_at(blk, 0) * x.scales[b];
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d), acc);
-        offset += d * (8 * x.sums[b]) as f32;
-    }
-    hsum(acc) - offset
 }
 
 /// Q4_1: `d·Σ q·x + m·Σ x`, scaled by the activations' block scale.
@@ -193,48 +191,29 @@ pub(crate) unsafe fn q6_k(row: &[u8], x: &Q8KBlocks) -> f32 {
     hsum(acc) - offset
 }
 
-/// [`q8_0`] for four activation rows at once: each weight block is loaded and made unsigned once.
-/// Per row, the same operations in the same order as [`q8_0`], so the same result.
+/// [`signed`] for four activation rows at once: each weight block is loaded (unpacked) and made
+/// unsigned once. Per row, the same operations in the same order as [`signed`], so the same
+/// result.
 #[inline(always)]
-pub(crate) unsafe fn q8_0_x4(row: &[u8], x: [&Q8Blocks; 4]) -> [f32; 4] {
+pub(crate) unsafe fn signed_x4<const Q4: bool, const VNNI: bool>(
+    row: &[u8],
+    x: [&Q8Blocks; 4],
+) -> [f32; 4] {
+    let block_bytes = if Q4 { 18 } else { 34 };
     let mut acc = [_mm256_setzero_ps(); 4];
-    for (b, blk) in row.chunks_exact(34).enumerate() {
-        let w = load(blk.as_ptr().add(2));
+    for (b, blk) in row.chunks_exact(block_bytes).enumerate() {
+        let w = signed_block::<Q4>(blk);
         let aw = _mm256_sign_epi8(w, w);
         let dw = f16_at(blk, 0);
         for k in 0..4 {
             let xq = load(x[k].quants.as_ptr().add(b * 32) as *const u8);
-            let p = dot32::<false>(aw, _mm256_sign_epi8(xq, w));
+            let p = dot32::<VNNI>(aw, _mm256_sign_epi8(xq, w));
             let d = _mm256_set1_ps(dw * x[k].scales[b]);
             acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc[k]);
         }
     }
     // Written out: a closure (`map`) would be a function without these target features.
     [hsum(acc[0]), hsum(acc[1]), hsum(acc[2]), hsum(acc[3])]
-}
-
-/// [`q4_0`] for four activation rows at once (nibbles unpacked once per block).
-#[inline(always)]
-pub(crate) unsafe fn q4_0_x4<const VNNI: bool>(row: &[u8], x: [&Q8Blocks; 4]) -> [f32; 4] {
-    let mut acc = [_mm256_setzero_ps(); 4];
-    let mut offset = [0f32; 4];
-    for (b, blk) in row.chunks_exact(18).enumerate() {
-        let w = nibbles(blk.as_ptr().add(2));
-        let dw = f16_at(blk, 0);
-        for k in 0..4 {
-            let xq = load(x[k].quants.as_ptr().add(b * 32) as *const u8);
-            let p = dot32::<VNNI>(w, xq);
-            let d = dw * x[k].scales[b];
-            acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d), acc[k]);
-            offset[k] += d * (8 * x[k].sums[b]) as f32;
-        }
-    }
-    [
-        hsum(acc[0]) - offset[0],
-        hsum(acc[1]) - offset[1],
-        hsum(acc[2]) - offset[2],
-        hsum(acc[3]) - offset[3],
-    ]
 }
 
 /// [`q4_1`] for four activation rows at once (nibbles unpacked once per block).
