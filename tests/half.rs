@@ -21,6 +21,23 @@ fn half_precision_weights_stay_close_to_the_oracle() {
                 .unwrap()
                 .load(&options)
                 .unwrap();
+            // The matrices are held in the asked type (norms stay f32).
+            let layer = &model.model.layers[0];
+            assert_eq!(
+                layer.self_attn.qkv_proj.weight.val().dtype(),
+                dtype,
+                "{name}"
+            );
+            assert_eq!(
+                model.model.embed_tokens.weight.val().dtype(),
+                dtype,
+                "{name}"
+            );
+            assert_eq!(
+                layer.input_layernorm.weight.val().dtype(),
+                DType::F32,
+                "{name}"
+            );
             let expected = expected(name);
             for case in &expected.cases {
                 let logits = model

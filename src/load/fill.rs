@@ -177,7 +177,9 @@ impl<B: Backend> Filler<'_, B> {
             WeightStorage::Float(dtype) if is_matrix => dtype,
             _ => DType::F32,
         };
-        let tensor = Tensor::<B, D>::from_data(data.convert_dtype(dtype), &param.lazy_device());
+        // The dtype goes with the data: `from_data` alone would convert to the default float type.
+        let device = param.lazy_device();
+        let tensor = Tensor::<B, D>::from_data(data.convert_dtype(dtype), (&device, dtype));
         if self.names.is_tie_source(&path) {
             let primitive = tensor.clone().into_primitive();
             self.shared.insert(path, (param.id, primitive, shape));

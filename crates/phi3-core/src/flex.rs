@@ -38,6 +38,21 @@ pub(crate) fn f32_values<B: Backend, const D: usize>(
     flex.as_slice::<f32>().is_some().then_some(flex)
 }
 
+/// A float tensor on Flex as it is held (any layout, any float dtype).
+#[cfg(feature = "flex")]
+pub(crate) fn raw<B: Backend, const D: usize>(
+    t: Tensor<B, D>,
+) -> Option<burn::backend::flex::FlexTensor> {
+    use burn::backend::flex::FlexTensor;
+    let TensorPrimitive::Float(p) = t.into_primitive() else {
+        return None;
+    };
+    (Box::new(p) as Box<dyn Any>)
+        .downcast::<FlexTensor>()
+        .ok()
+        .map(|t| *t)
+}
+
 /// The bytes of an integer tensor on Flex.
 #[cfg(feature = "flex")]
 pub(crate) fn int_bytes<B: Backend, const D: usize>(

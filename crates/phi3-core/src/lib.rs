@@ -23,6 +23,8 @@ mod embedding;
 mod error;
 mod feed_forward;
 mod flex;
+#[cfg(feature = "flex")]
+mod gemv;
 mod linear;
 mod mask;
 mod norm;

@@ -115,6 +115,12 @@ impl<B: Backend> Linear<B> {
     fn forward_float(&self, mut x: Tensor<B, 2>, rows: usize) -> Tensor<B, 2> {
         let weight = self.weight.val();
         let [inp, out] = weight.dims();
+        if rows == 1
+            && matches!(weight.dtype(), DType::F16 | DType::BF16)
+            && let Some(y) = half_gemv(x.clone(), weight.clone())
+        {
+            return y;
+        }
         if x.dtype() != weight.dtype() {
             x = x.cast(weight.dtype());
         }
@@ -172,6 +178,35 @@ impl<B: Backend> ModuleDisplay for Linear<B> {
     }
 }
 
+/// A one-row product with a 16-bit weight by phi3's kernel (f32 sums, split across cores), on
+/// Flex; `None` elsewhere or for a weight layout it does not take.
+fn half_gemv<B: Backend>(x: Tensor<B, 2>, weight: Tensor<B, 2>) -> Option<Tensor<B, 2>> {
+    #[cfg(feature = "flex")]
+    {
+        if !is_flex::<B>() {
+            return None;
+        }
+        let device = x.device();
+        let [_, out] = weight.dims();
+        let bf16 = weight.dtype() == DType::BF16;
+        let w = crate::flex::raw(weight)?;
+        let layout = w.layout();
+        let (&[s0, s1], offset) = (layout.strides(), layout.start_offset()) else {
+            return None;
+        };
+        let (s0, s1) = (usize::try_from(s0).ok()?, usize::try_from(s1).ok()?);
+        let bits: &[u16] = bytemuck::try_cast_slice(w.bytes()).ok()?;
+        let x = crate::flex::f32_values(x)?;
+        let y = crate::gemv::half_gemv(x.as_slice::<f32>()?, bits, (offset, s0, s1), out, bf16)?;
+        Some(Tensor::from_data(TensorData::new(y, [1, out]), &device))
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = (x, weight);
+        None
+    }
+}
+
 /// Whether backend `B` multiplies a one-row product on a single core.
 ///
 /// True for Flex: its gemm takes a gemv path for one-row products that ignores rayon, which
@@ -204,4 +239,38 @@ fn split_columns<B: Backend>(x: Tensor<B, 2>, weight: Tensor<B, 2>) -> Tensor<B,
         })
         .collect();
     Tensor::cat(pieces, 1)
+}
+
+#[cfg(all(test, feature = "flex"))]
+mod tests {
+    use burn::backend::Flex;
+    use burn::tensor::{DType, Distribution, Tensor};
+
+    use super::Linear;
+
+    /// The 16-bit one-row kernel equals Burn's product of the same weights widened to f32, for a
+    /// row-major weight and for the transposed view a tied head is.
+    #[test]
+    fn half_weights_one_row_equals_the_f32_product() {
+        let device = Default::default();
+        let (inp, out) = (200, 300);
+        let x = Tensor::<Flex, 2>::random([1, inp], Distribution::Normal(0.0, 1.0), &device);
+        for dtype in [DType::F16, DType::BF16] {
+            let stored =
+                Tensor::<Flex, 2>::random([out, inp], Distribution::Normal(0.0, 1.0), &device)
+                    .cast(dtype);
+            let row_major = stored
+                .clone()
+                .transpose()
+                .reshape([1, inp, out])
+                .reshape([inp, out]);
+            for weight in [row_major, stored.transpose()] {
+                let reference = x.clone().matmul(weight.clone().cast(DType::F32));
+                let got = Linear::new(weight, None).forward(x.clone());
+                assert_eq!(got.dtype(), DType::F32);
+                let diff: f32 = (got - reference).abs().max().into_scalar();
+                assert!(diff < 1e-3, "{dtype:?}: max |Δ| {diff}");
+            }
+        }
+    }
 }
