@@ -45,6 +45,9 @@ struct Args {
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+    /// Also time the decode steps' linear products apart from everything else.
+    #[arg(long)]
+    profile: bool,
 }
 
 /// Peak resident memory of this process so far, in bytes (Linux `VmHWM`).
@@ -173,6 +176,17 @@ fn run(args: Args) -> Result<(), Phi3Error> {
         .map(|_| decode(&model, n))
         .collect::<Result<Vec<_>, _>>()?;
     results.push((format!("tg{n}"), n as f64 / median(times)));
+    // Per-token accounting: one more decode run with the products' time counted.
+    let split = args.profile.then(|| -> Result<(f64, f64), Phi3Error> {
+        phi3::core::profile::enable(true);
+        phi3::core::profile::take();
+        let total = decode(&model, n)?;
+        let (linear, _) = phi3::core::profile::take();
+        phi3::core::profile::enable(false);
+        let per_token = |s: f64| s * 1e3 / n as f64;
+        Ok((per_token(total), per_token(linear.as_secs_f64())))
+    });
+    let split = split.transpose()?;
 
     if args.json {
         let tests: serde_json::Map<String, serde_json::Value> = results
@@ -183,6 +197,7 @@ fn run(args: Args) -> Result<(), Phi3Error> {
             "model": args.model, "dtype": args.dtype, "threads": args.threads, "load_s": load_s,
             "peak_rss_after_load": load_peak, "peak_rss": peak_rss(), "weights_f32_bytes": f32_bytes,
             "file_bytes": file_bytes, "tokens_per_s": tests,
+            "decode_ms_per_token": split.map(|s| s.0), "linear_ms_per_token": split.map(|s| s.1),
         });
         println!("{out}");
     } else {
@@ -203,6 +218,12 @@ fn run(args: Args) -> Result<(), Phi3Error> {
             println!(
                 "{name:>8}  {tps:>9.1} tokens/s  (median of {})",
                 args.repeats
+            );
+        }
+        if let Some((total, linear)) = split {
+            println!(
+                "decode per token: {total:.2} ms = {linear:.2} ms in linear products + {:.2} ms everything else",
+                total - linear
             );
         }
         println!("peak RSS {:.0} MB", peak_rss().unwrap_or(0) as f64 / 1e6);

@@ -30,6 +30,7 @@ mod mask;
 mod norm;
 mod position;
 mod positions;
+pub mod profile;
 pub mod quant;
 
 pub use attention::{Attention, AttentionStep};

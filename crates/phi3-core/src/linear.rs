@@ -91,6 +91,7 @@ impl<B: Backend> Linear<B> {
     /// # Shapes
     /// - x: `[..., in]` → `[..., out]`
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        let _timer = crate::profile::LinearTimer::start();
         let [inp, out] = self.dims();
         let dims = x.dims();
         let rows = dims[..D - 1].iter().product::<usize>();
