@@ -3,7 +3,6 @@
 
 use burn::module::{Content, DisplaySettings, Initializer, Module, ModuleDisplay, Param, ParamId};
 use burn::tensor::{DType, Int, Tensor, TensorData, backend::Backend};
-use rayon::prelude::*;
 
 use crate::flex::is_flex;
 #[cfg(feature = "flex")]
@@ -115,21 +114,15 @@ impl<B: Backend> Linear<B> {
     /// The float weight's product.
     fn forward_float(&self, mut x: Tensor<B, 2>, rows: usize) -> Tensor<B, 2> {
         let weight = self.weight.val();
-        let [inp, out] = weight.dims();
         if rows == 1
-            && matches!(weight.dtype(), DType::F16 | DType::BF16)
-            && let Some(y) = half_gemv(x.clone(), weight.clone())
+            && let Some(y) = float_gemv(x.clone(), weight.clone())
         {
             return y;
         }
         if x.dtype() != weight.dtype() {
             x = x.cast(weight.dtype());
         }
-        if rows == 1 && inp * out >= SPLIT_MIN_WEIGHTS && one_row_products_are_serial::<B>() {
-            split_columns(x, weight)
-        } else {
-            x.matmul(weight)
-        }
+        x.matmul(weight)
     }
 
     /// The GGML blocks' product, with phi3's kernels on Flex; `None` for float layers and on
@@ -179,26 +172,37 @@ impl<B: Backend> ModuleDisplay for Linear<B> {
     }
 }
 
-/// A one-row product with a 16-bit weight by phi3's kernel (f32 sums, split across cores), on
-/// Flex; `None` elsewhere or for a weight layout it does not take.
-fn half_gemv<B: Backend>(x: Tensor<B, 2>, weight: Tensor<B, 2>) -> Option<Tensor<B, 2>> {
+/// A one-row product (a decode step) with a float weight by phi3's kernel (f32 sums, output
+/// columns split across cores), on Flex; `None` elsewhere or for a weight layout it does not
+/// take.
+///
+/// Flex's own one-row product runs on one core (its gemm takes a gemv path that ignores rayon),
+/// and a decode step is nothing but such reads (docs/performance.md, entries 4 and 8). Backends
+/// with their own parallel GEMV kernels (CUDA, wgpu) are left alone.
+fn float_gemv<B: Backend>(x: Tensor<B, 2>, weight: Tensor<B, 2>) -> Option<Tensor<B, 2>> {
     #[cfg(feature = "flex")]
     {
+        use crate::gemv::{Bf16, F16, F32, gemv};
         if !is_flex::<B>() {
             return None;
         }
         let device = x.device();
         let [_, out] = weight.dims();
-        let bf16 = weight.dtype() == DType::BF16;
+        let dtype = weight.dtype();
         let w = crate::flex::raw(weight)?;
         let layout = w.layout();
         let (&[s0, s1], offset) = (layout.strides(), layout.start_offset()) else {
             return None;
         };
-        let (s0, s1) = (usize::try_from(s0).ok()?, usize::try_from(s1).ok()?);
-        let bits: &[u16] = bytemuck::try_cast_slice(w.bytes()).ok()?;
+        let view = (offset, usize::try_from(s0).ok()?, usize::try_from(s1).ok()?);
         let x = crate::flex::f32_values(x)?;
-        let y = crate::gemv::half_gemv(x.as_slice::<f32>()?, bits, (offset, s0, s1), out, bf16)?;
+        let x = x.as_slice::<f32>()?;
+        let y = match dtype {
+            DType::F32 => gemv::<F32>(x, bytemuck::try_cast_slice(w.bytes()).ok()?, view, out),
+            DType::F16 => gemv::<F16>(x, bytemuck::try_cast_slice(w.bytes()).ok()?, view, out),
+            DType::BF16 => gemv::<Bf16>(x, bytemuck::try_cast_slice(w.bytes()).ok()?, view, out),
+            _ => None,
+        }?;
         Some(Tensor::from_data(TensorData::new(y, [1, out]), &device))
     }
     #[cfg(not(feature = "flex"))]
@@ -208,40 +212,6 @@ fn half_gemv<B: Backend>(x: Tensor<B, 2>, weight: Tensor<B, 2>) -> Option<Tensor
     }
 }
 
-/// Whether backend `B` multiplies a one-row product on a single core.
-///
-/// True for Flex: its gemm takes a gemv path for one-row products that ignores rayon, which
-/// reads the weight at one core's memory bandwidth — and a decode step is nothing but such reads.
-/// Backends with their own parallel GEMV kernels (CUDA, wgpu) are left alone.
-fn one_row_products_are_serial<B: Backend>() -> bool {
-    is_flex::<B>()
-}
-
-/// Weights below this many elements are multiplied on one thread: splitting costs more than it
-/// saves.
-const SPLIT_MIN_WEIGHTS: usize = 1 << 16;
-
-/// A one-row product (a decode step) split by output columns across rayon's threads: each thread
-/// multiplies by its own column slice (a strided view: no copy), so all cores stream the weight
-/// at once (docs/performance.md, entry 4).
-fn split_columns<B: Backend>(x: Tensor<B, 2>, weight: Tensor<B, 2>) -> Tensor<B, 2> {
-    let out = weight.dims()[1];
-    let parts = rayon::current_num_threads().min(out / 64).max(1);
-    if parts == 1 {
-        return x.matmul(weight);
-    }
-    let chunk = out.div_ceil(parts);
-    let pieces: Vec<Tensor<B, 2>> = (0..parts)
-        .into_par_iter()
-        .map(|i| {
-            let start = i * chunk;
-            x.clone()
-                .matmul(weight.clone().narrow(1, start, chunk.min(out - start)))
-        })
-        .collect();
-    Tensor::cat(pieces, 1)
-}
-
 #[cfg(all(test, feature = "flex"))]
 mod tests {
     use burn::backend::Flex;
@@ -249,14 +219,14 @@ mod tests {
 
     use super::Linear;
 
-    /// The 16-bit one-row kernel equals Burn's product of the same weights widened to f32, for a
+    /// The float one-row kernel equals Burn's product of the same weights widened to f32, for a
     /// row-major weight and for the transposed view a tied head is.
     #[test]
-    fn half_weights_one_row_equals_the_f32_product() {
+    fn float_weights_one_row_equals_burns_f32_product() {
         let device = Default::default();
-        let (inp, out) = (200, 300);
+        let (inp, out) = (300, 300);
         let x = Tensor::<Flex, 2>::random([1, inp], Distribution::Normal(0.0, 1.0), &device);
-        for dtype in [DType::F16, DType::BF16] {
+        for dtype in [DType::F32, DType::F16, DType::BF16] {
             let stored =
                 Tensor::<Flex, 2>::random([out, inp], Distribution::Normal(0.0, 1.0), &device)
                     .cast(dtype);

@@ -240,9 +240,14 @@ where
         // split would hand its work to the pool and wait (a wake-up per product, hundreds per
         // token); run the whole forward on a pool thread instead, where splits are local.
         // Measured on SmolLM2 (Q4_0, 2 threads): decode 89 → 107 tokens/s.
-        match is_flex::<B>() {
-            true => rayon::scope(|_| self.model.forward_with(input_ids, positions, cache)),
-            false => self.model.forward_with(input_ids, positions, cache),
+        match (is_flex::<B>(), positions.len) {
+            // A decode step's products split over a team of spinning helpers instead.
+            (true, 1) => {
+                let _leading = crate::quant::Team::enter();
+                self.model.forward_with(input_ids, positions, cache)
+            }
+            (true, _) => rayon::scope(|_| self.model.forward_with(input_ids, positions, cache)),
+            (false, _) => self.model.forward_with(input_ids, positions, cache),
         }
     }
 

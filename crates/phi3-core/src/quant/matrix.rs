@@ -1,10 +1,9 @@
 //! A matrix kept in GGML's quantized blocks, as a GGUF file stores it, and its products.
 
-use rayon::prelude::*;
-
 use super::activation::{quantize_q8, quantize_q8k};
 use super::format::{GgmlType, dequantize};
 use super::kernels::{Activations, Isa, dot_rows, dot_rows_x4};
+use super::team::{SharedOut, split};
 
 /// One run of rows in one block type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,15 +249,19 @@ impl<'a> QuantizedMatrix<'a> {
                 .max(1),
         };
         let per_task = rows.div_ceil(threads);
-        let run = |t: usize| -> (usize, usize, Vec<f32>) {
+        let out = SharedOut(out.as_mut_ptr());
+        let run = |t: usize| {
             let (start, end) = (t * per_task, ((t + 1) * per_task).min(rows));
-            let count = end.saturating_sub(start);
-            let mut local = vec![0f32; n * count]; // [n, count]
+            // Output `[n, rows]`: this task's columns of every row, disjoint from the others'.
+            let slot = |i: usize, lo: usize, hi: usize| {
+                // SAFETY: `out` has `n · rows` values; tasks own disjoint column ranges.
+                unsafe { out.slice(i * rows + lo, hi - lo) }
+            };
             let mut first = 0; // the first global row of the current part
             for p in &self.parts {
                 let (lo, hi) = (start.max(first), end.min(first + p.rows));
                 let row_bytes = p.ty.row_bytes(cols).unwrap_or(0);
-                for c in (lo..hi).step_by(CHUNK_ROWS.max(1)) {
+                for c in (lo..hi).step_by(CHUNK_ROWS) {
                     let c_end = (c + CHUNK_ROWS).min(hi);
                     let data = &p.data[(c - first) * row_bytes..(c_end - first) * row_bytes];
                     let chunk = c_end - c;
@@ -268,46 +271,28 @@ impl<'a> QuantizedMatrix<'a> {
                             let x = [&acts[i], &acts[i + 1], &acts[i + 2], &acts[i + 3]];
                             dot_rows_x4(isa, p.ty, data, row_bytes, x, &mut four[..4 * chunk]);
                             for k in 0..4 {
-                                let at = (i + k) * count + (c - start);
-                                local[at..at + chunk]
+                                slot(i + k, c, c_end)
                                     .copy_from_slice(&four[k * chunk..(k + 1) * chunk]);
                             }
                         } else {
                             for (k, act) in acts[i..].iter().enumerate() {
-                                let at = (i + k) * count + (c - start);
-                                dot_rows(
-                                    isa,
-                                    p.ty,
-                                    data,
-                                    row_bytes,
-                                    act,
-                                    &mut local[at..at + chunk],
-                                );
+                                dot_rows(isa, p.ty, data, row_bytes, act, slot(i + k, c, c_end));
                             }
                         }
                     }
                 }
                 first += p.rows;
             }
-            (start, count, local)
         };
-        let results: Vec<(usize, usize, Vec<f32>)> = match threads {
-            1 => vec![run(0)],
-            _ => (0..threads).into_par_iter().map(run).collect(),
-        };
-        for (start, count, local) in results {
-            if count == 0 {
-                continue;
-            }
-            for (i, values) in local.chunks_exact(count).enumerate() {
-                out[i * rows + start..i * rows + start + count].copy_from_slice(values);
-            }
+        match threads {
+            1 => run(0),
+            _ => split(threads, &run),
         }
     }
 }
 
 /// Products of fewer weight·activation values than this run on the calling thread.
-const SERIAL_MAX: usize = 1 << 19;
+const SERIAL_MAX: usize = 1 << 16;
 
 /// Weight rows per task at most: a chunk (tens of KB) stays in L2 while the activation rows pass.
 const CHUNK_ROWS: usize = 32;

@@ -9,6 +9,7 @@ mod dot;
 mod format;
 mod kernels;
 mod matrix;
+mod team;
 mod test_blocks;
 #[cfg(target_arch = "x86_64")]
 mod x86;
@@ -17,6 +18,7 @@ pub use activation::{Q8Blocks, Q8KBlocks, quantize_q8, quantize_q8k};
 pub use format::{GgmlType, QK_K, dequantize, quantize};
 pub use kernels::Isa;
 pub use matrix::{MatrixBuffer, Part, QuantizedMatrix};
+pub(crate) use team::{SharedOut, Team, split};
 #[doc(hidden)]
 pub use test_blocks::random_blocks;
 
