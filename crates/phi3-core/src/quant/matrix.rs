@@ -1,6 +1,6 @@
 //! A matrix kept in GGML's quantized blocks, as a GGUF file stores it, and its products.
 
-use super::activation::{quantize_q8, quantize_q8k};
+use super::activation::{Q8Blocks, Q8KBlocks, quantize_q8, quantize_q8k};
 use super::format::{GgmlType, dequantize};
 use super::kernels::{Activations, Isa, dot_rows, dot_rows_x4};
 use super::team::{SharedOut, split};
@@ -218,20 +218,26 @@ impl<'a> QuantizedMatrix<'a> {
         self.matmul_with(Isa::detected(), x, n, out)
     }
 
+    /// Every activation row in the 8-bit forms the parts' kernels take (empty where no part
+    /// takes that form).
+    fn quantize_activations(&self, x: &[f32]) -> (Vec<Q8Blocks>, Vec<Q8KBlocks>) {
+        let needs = |f: fn(GgmlType) -> bool| self.parts.iter().any(|p| f(p.ty));
+        let rows = x.chunks_exact(self.cols);
+        let q8 = match needs(|t| matches!(t, GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q4_1)) {
+            true => rows.clone().map(quantize_q8).collect(),
+            false => vec![],
+        };
+        let q8k = match needs(|t| matches!(t, GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K)) {
+            true => rows.map(quantize_q8k).collect(),
+            false => vec![],
+        };
+        (q8, q8k)
+    }
+
     /// [`Self::matmul`] with the kernels of `isa`.
     pub fn matmul_with(&self, isa: Isa, x: &[f32], n: usize, out: &mut [f32]) {
         let (rows, cols) = (self.rows(), self.cols);
-        let needs = |f: fn(GgmlType) -> bool| self.parts.iter().any(|p| f(p.ty));
-        let q8: Vec<_> =
-            match needs(|t| matches!(t, GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q4_1)) {
-                true => x.chunks_exact(cols).map(quantize_q8).collect(),
-                false => vec![],
-            };
-        let q8k: Vec<_> =
-            match needs(|t| matches!(t, GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K)) {
-                true => x.chunks_exact(cols).map(quantize_q8k).collect(),
-                false => vec![],
-            };
+        let (q8, q8k) = self.quantize_activations(x);
         let acts: Vec<Activations> = (0..n)
             .map(|i| Activations {
                 f32: &x[i * cols..(i + 1) * cols],
