@@ -109,7 +109,8 @@ fn smollm2_answers_paris_like_transformers() {
 /// top, P(" Paris") within `p_bound` of transformers' f32 figure, the same top `top` tokens, the
 /// same first 10 greedy tokens — or, where quantized weights part from transformers' path, the
 /// same first five and, at the first difference, an f32 logit margin below `max_margin` between
-/// transformers' token and ours (a near-tie that rounding decides).
+/// transformers' token and ours (a near-tie that rounding decides). The top tokens likewise: the
+/// same set, and any pair in another order less than `max_margin` apart in transformers' logits.
 fn answers_paris(
     options: LoadOptions<Cpu>,
     p_bound: f64,
@@ -134,12 +135,35 @@ fn answers_paris(
         "{:?}: P(Paris) {p:.4} (transformers {:.4})",
         options.storage, expected.top10.probs[0]
     );
-    assert_eq!(
-        ours,
-        expected.top10.ids[..top],
-        "{:?}: top-{top}",
-        options.storage
-    );
+    let theirs = &expected.top10.ids[..top];
+    if ours != theirs {
+        // The same tokens, and wherever the order differs a near-tie in transformers' own
+        // figures: quantized activations move logits by more than the gap between such a pair.
+        let mut sorted = (ours.clone(), theirs.to_vec());
+        sorted.0.sort();
+        sorted.1.sort();
+        assert_eq!(
+            sorted.0, sorted.1,
+            "{:?}: top-{top} tokens",
+            options.storage
+        );
+        for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
+            if a != b {
+                let p =
+                    |id: &u32| expected.top10.probs[theirs.iter().position(|t| t == id).unwrap()];
+                let gap = (p(b) / p(a)).ln().abs() as f32;
+                eprintln!(
+                    "{:?}: top-{top} rank {i} is {a}, transformers {b}: their logit gap {gap:.4}",
+                    options.storage
+                );
+                assert!(
+                    gap < max_margin,
+                    "{:?}: rank {i} (gap {gap})",
+                    options.storage
+                );
+            }
+        }
+    }
     assert!(
         (p - expected.top10.probs[0]).abs() < p_bound,
         "{:?}: P(Paris) = {p}",

@@ -21,8 +21,10 @@ pub mod device;
 pub mod display;
 mod embedding;
 mod error;
+pub mod fast;
 mod feed_forward;
 mod flex;
+mod fused;
 #[cfg(feature = "flex")]
 mod gemv;
 mod linear;

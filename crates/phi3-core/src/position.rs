@@ -46,8 +46,8 @@ pub trait PositionEncoding<B: Backend>: Module<B> + ModuleDisplay + Sync {
 /// turn (partial rotary); the rest pass through.
 #[derive(Debug, Clone)]
 pub struct Rotation<B: Backend> {
-    cos: Tensor<B, 4>,
-    sin: Tensor<B, 4>,
+    pub(crate) cos: Tensor<B, 4>,
+    pub(crate) sin: Tensor<B, 4>,
 }
 
 impl<B: Backend> Rotation<B> {
@@ -62,6 +62,14 @@ impl<B: Backend> Rotation<B> {
     /// # Shapes
     /// - x: `[batch, heads, seq, head_dim]` → `[batch, heads, seq, head_dim]`
     pub fn rotate(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        match crate::fused::rotate(x.clone(), self.cos.clone(), self.sin.clone()) {
+            Some(y) => y,
+            None => self.rotate_generic(x),
+        }
+    }
+
+    /// [`Self::rotate`] by Burn's ops on any backend (the fused kernel's reference).
+    pub(crate) fn rotate_generic(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let head_dim = x.dims()[3];
         let half = self.cos.dims()[3];
         let x1 = x.clone().narrow(3, 0, half);

@@ -2,7 +2,7 @@
 //! the two-layer MLP of GPT-2 (GELU) and the original Transformer (ReLU).
 
 mod mlp;
-mod swiglu;
+pub(crate) mod swiglu;
 
 pub use mlp::Mlp;
 pub use swiglu::SwiGlu;

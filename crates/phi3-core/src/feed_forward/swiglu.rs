@@ -30,9 +30,21 @@ impl<B: Backend> SwiGlu<B> {
 impl<B: Backend> FeedForward<B> for SwiGlu<B> {
     fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let gate_up = self.gate_up_proj.forward(x);
-        let intermediate = gate_up.dims()[2] / 2;
-        let gate = gate_up.clone().narrow(2, 0, intermediate);
-        let up = gate_up.narrow(2, intermediate, intermediate);
-        self.down_proj.forward(up * Activation::Silu.apply(gate))
+        let h = match crate::fused::silu_mul(gate_up.clone()) {
+            Some(h) => h,
+            None => silu_mul_generic(gate_up),
+        };
+        self.down_proj.forward(h)
     }
+}
+
+/// `silu(gate) · up` from `gate_up` by Burn's ops on any backend (the fused kernel's reference).
+///
+/// # Shapes
+/// - gate_up: `[batch, seq, 2·f]` → `[batch, seq, f]`
+pub(crate) fn silu_mul_generic<B: Backend>(gate_up: Tensor<B, 3>) -> Tensor<B, 3> {
+    let intermediate = gate_up.dims()[2] / 2;
+    let gate = gate_up.clone().narrow(2, 0, intermediate);
+    let up = gate_up.narrow(2, intermediate, intermediate);
+    up * Activation::Silu.apply(gate)
 }

@@ -32,6 +32,16 @@ impl<B: Backend> RmsNorm<B> {
 
 impl<B: Backend> Norm<B> for RmsNorm<B> {
     fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        match crate::fused::rms_norm(x.clone(), self.weight.val(), self.eps) {
+            Some(y) => y,
+            None => self.forward_generic(x),
+        }
+    }
+}
+
+impl<B: Backend> RmsNorm<B> {
+    /// [`Norm::forward`] by Burn's ops on any backend (the fused kernel's reference).
+    pub(crate) fn forward_generic<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
         let inv_rms = (x.clone().square().mean_dim(D - 1) + self.eps)
             .sqrt()
             .recip();

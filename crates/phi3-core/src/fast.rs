@@ -1,0 +1,37 @@
+//! The switch between phi3's own CPU kernels and Burn's generic path.
+//!
+//! On Flex, phi3 runs kernels of its own where Burn's ops are slow: one-row products with float
+//! weights, the fused element-wise work of a layer (RMSNorm, RoPE, SiLU·up) and attention. Each
+//! is tested equal to the generic Burn path it replaces; this switch runs the generic path
+//! instead — to compare the two, or to rule the kernels out when hunting a difference. Quantized
+//! weights always use phi3's block kernels (their generic form is dequantizing at load:
+//! `WeightStorage::Float`). Other backends always take the generic path.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// 0: not read yet, 1: on, 2: off.
+static STATE: AtomicU8 = AtomicU8::new(0);
+
+/// Whether phi3's own kernels run where they apply: on unless [`set_enabled`] turned them off,
+/// or the environment variable `PHI3_GENERIC` was set to `1` when first asked.
+pub fn enabled() -> bool {
+    match STATE.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => {
+            let on = std::env::var("PHI3_GENERIC").map_or(true, |v| v != "1");
+            STATE.store(if on { 1 } else { 2 }, Ordering::Relaxed);
+            on
+        }
+    }
+}
+
+/// Turns phi3's own kernels on or off for the whole process.
+pub fn set_enabled(on: bool) {
+    STATE.store(if on { 1 } else { 2 }, Ordering::Relaxed);
+}
+
+/// Whether phi3's kernels run for backend `B` now.
+pub(crate) fn applies<B: burn::tensor::backend::Backend>() -> bool {
+    crate::flex::is_flex::<B>() && enabled()
+}
