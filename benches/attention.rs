@@ -55,6 +55,8 @@ fn bench(
         AttentionKernel::Naive => "naive".to_string(),
         AttentionKernel::Tiled { block } => format!("tiled{block}"),
         AttentionKernel::Fused => "fused".to_string(),
+        AttentionKernel::Cpu { queries, keys } => format!("cpu{queries}x{keys}"),
+        AttentionKernel::Auto => "auto".to_string(),
     };
     let id = format!("{group}/{layout}/{}/{kernel_name}", mask.name());
     c.bench_function(&id, |b| {
@@ -90,6 +92,10 @@ fn main() {
         AttentionKernel::Naive,
         AttentionKernel::Tiled { block: 128 },
         AttentionKernel::Fused,
+        AttentionKernel::Cpu {
+            queries: AttentionKernel::CPU_TILES.0,
+            keys: AttentionKernel::CPU_TILES.1,
+        },
     ];
     for (group, q_len, k_len, all_masks) in [
         ("pp512", 512, 512, true),

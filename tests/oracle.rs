@@ -72,6 +72,8 @@ macro_rules! oracle_tests {
             check(stringify!($name), AttentionKernel::Naive);
             check(stringify!($name), AttentionKernel::Tiled { block: 5 });
             check(stringify!($name), AttentionKernel::Fused);
+            check(stringify!($name), AttentionKernel::Cpu { queries: 3, keys: 4 });
+            check(stringify!($name), AttentionKernel::Auto);
         }
     )*};
 }

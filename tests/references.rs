@@ -78,6 +78,11 @@ fn gpt2_from_parts_matches_transformers() {
         AttentionKernel::Naive,
         AttentionKernel::Tiled { block: 5 },
         AttentionKernel::Fused,
+        AttentionKernel::Cpu {
+            queries: 3,
+            keys: 4,
+        },
+        AttentionKernel::Auto,
     ] {
         let model = model.clone().map_attention(|a| a.with_kernel(kernel));
         let diff = logits_diff(&model, &expected);

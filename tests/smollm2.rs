@@ -47,10 +47,9 @@ fn gguf_path() -> PathBuf {
 
 /// What transformers recorded (tools/reference/make_smollm2_reference.py).
 fn expected() -> Expected {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/smollm2/expected.json"
-    );
+    // Read when the test runs (see tests/common): never another checkout's copy.
+    let path = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test"))
+        .join("tests/fixtures/smollm2/expected.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -227,12 +226,17 @@ fn smollm2_with_float_weights_answers_paris() {
 /// 0.22. The 4-bit paths are checked on the oracle fixtures, tests/quantized.rs.)
 #[test]
 fn smollm2_with_blocks_as_stored_or_requantized_answers_paris() {
-    let model = answers_paris(LoadOptions::new(cpu()), 0.02, 5, 0.5);
+    // With activations quantized to 8 bits, an ulp-level difference upstream changes how some
+    // activation rounds: P(" Paris") moves with the attention kernel's order of summation alone
+    // (measured over the naive, tiled (5, 2), fused and CPU (3×4, 64×256, 1×1) kernels: 0.750 to
+    // 0.789 as stored, 0.709 to 0.755 re-quantized; f32 weights give 0.7725 with every one). The
+    // bounds cover that spread.
+    let model = answers_paris(LoadOptions::new(cpu()), 0.03, 5, 0.5);
     let layer = &model.model.layers[0];
     assert!(layer.self_attn.qkv_proj.is_quantized() && layer.mlp.down_proj.is_quantized());
     assert!(model.lm_head.is_quantized());
-    // Re-quantized (Q4_1 → f32 → Q8_0), every value rounded twice: P(" Paris") 0.740, and the
-    // tokens after the first two (P ≤ 0.0125 in transformers) trade places.
+    // Re-quantized (Q4_1 → f32 → Q8_0), every value rounded twice: P(" Paris") 0.71 to 0.76, and
+    // the tokens after the first two (P ≤ 0.0125 in transformers) trade places.
     let q8 = LoadOptions::new(cpu()).quantized(GgmlType::Q8_0);
-    answers_paris(q8, 0.04, 2, 0.5);
+    answers_paris(q8, 0.07, 2, 0.5);
 }

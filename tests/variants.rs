@@ -156,6 +156,15 @@ fn tiled_and_fused_equal_naive_for_every_mask() {
                 AttentionKernel::Tiled { block: 4 },
                 AttentionKernel::Tiled { block: 5 },
                 AttentionKernel::Fused,
+                AttentionKernel::Cpu {
+                    queries: 4,
+                    keys: 5,
+                },
+                AttentionKernel::Cpu {
+                    queries: 64,
+                    keys: 3,
+                },
+                AttentionKernel::Auto,
             ] {
                 let diff = max_diff(run(kernel), naive.clone());
                 assert!(
@@ -375,6 +384,11 @@ fn every_variant_decodes_the_same_with_and_without_the_cache() {
         AttentionKernel::Naive,
         AttentionKernel::Tiled { block: 4 },
         AttentionKernel::Fused,
+        AttentionKernel::Cpu {
+            queries: 3,
+            keys: 2,
+        },
+        AttentionKernel::Auto,
     ] {
         let b = DecoderBuilder::new(tiny_config(Some(4))).unwrap();
         let model = b

@@ -10,7 +10,9 @@ use serde::Deserialize;
 
 /// `tests/fixtures/{name}`.
 pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    // Read when the test runs, not when it is built: a binary reused from another checkout
+    // sharing the target directory must not read that checkout's fixtures.
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test"))
         .join("tests/fixtures")
         .join(name)
 }

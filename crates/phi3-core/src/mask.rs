@@ -25,6 +25,14 @@ pub trait AttentionMask: Debug + Send + Sync {
         None
     }
 
+    /// The keys `query` sees as one range of positions, when they form one (causal, sliding
+    /// window): a kernel then skips asking [`Self::visible`] key by key. `None`, the default,
+    /// when they do not (sparse patterns). Must agree with `visible`.
+    fn visible_range(&self, query: usize) -> Option<std::ops::Range<usize>> {
+        let _ = query;
+        None
+    }
+
     /// The mask drawn as a grid: row `i` is query `i`, `■` a visible key, `·` a hidden one
     /// (the walk-through's pictures of attention patterns).
     fn grid(&self, len: usize) -> String {
@@ -105,5 +113,8 @@ impl<M: AttentionMask + ?Sized> AttentionMask for Arc<M> {
     }
     fn window(&self) -> Option<usize> {
         (**self).window()
+    }
+    fn visible_range(&self, query: usize) -> Option<std::ops::Range<usize>> {
+        (**self).visible_range(query)
     }
 }

@@ -1,9 +1,15 @@
 use super::*;
 
+/// The committed test tokenizer. The directory is read when the test runs, not when it is built:
+/// a test binary reused from another checkout (one shared target directory) must not read that
+/// checkout's fixtures.
+fn fixtures() -> std::path::PathBuf {
+    std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test"))
+        .join("../../tests/fixtures/tokenizer")
+}
+
 fn tokenizer() -> Tokenizer {
-    let dir =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tokenizer");
-    Tokenizer::from_dir(dir).unwrap()
+    Tokenizer::from_dir(fixtures()).unwrap()
 }
 
 const TEXTS: [&str; 8] = [
@@ -109,11 +115,7 @@ fn chat_template_renders_phi3_format() {
 <|assistant|>\nParis.<|end|>\n<|user|>\nAnd of Italy?<|end|>\n<|assistant|>\n";
     assert_eq!(t.apply_chat_template(&messages, true).unwrap(), expected);
     // The built-in default renders the same.
-    let builtin = Tokenizer::from_file(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/fixtures/tokenizer/tokenizer.json"),
-    )
-    .unwrap();
+    let builtin = Tokenizer::from_file(fixtures().join("tokenizer.json")).unwrap();
     assert_eq!(
         builtin.apply_chat_template(&messages, true).unwrap(),
         expected
@@ -144,8 +146,7 @@ fn broken_template_and_missing_file_are_typed_errors() {
 /// The Llama-2 vocabulary as a GGUF file of `tokenizer.ggml.model = llama` carries it: tokens by
 /// id, SentencePiece scores (merge order: later pieces score lower), token types.
 fn gguf_llama_vocab() -> GgufVocab {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/tokenizer/tokenizer.json");
+    let path = fixtures().join("tokenizer.json");
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let vocab = json["model"]["vocab"].as_object().unwrap();
@@ -225,8 +226,7 @@ fn gguf_vocab_errors_are_typed() {
 #[test]
 fn added_tokens_json_adds_missing_special_tokens() {
     // The bare Llama-2 vocabulary plus an added_tokens.json naming two of Phi-3's tokens.
-    let root =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tokenizer");
+    let root = fixtures();
     let mut json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(root.join("tokenizer.json")).unwrap())
             .unwrap();

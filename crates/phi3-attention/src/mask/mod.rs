@@ -21,6 +21,9 @@ impl AttentionMask for Causal {
     fn name(&self) -> String {
         "causal".into()
     }
+    fn visible_range(&self, query: usize) -> Option<std::ops::Range<usize>> {
+        Some(0..query + 1)
+    }
 }
 
 /// Causal attention limited to the last `window` keys, with transformers' semantics
@@ -41,6 +44,9 @@ impl AttentionMask for SlidingWindow {
     }
     fn window(&self) -> Option<usize> {
         Some(self.window)
+    }
+    fn visible_range(&self, query: usize) -> Option<std::ops::Range<usize>> {
+        Some((query + 1).saturating_sub(self.window)..query + 1)
     }
 }
 
@@ -98,6 +104,25 @@ mod tests {
                 1, 0, 0, 1, 1, 0, 1, 1, 1, /* row 1 */ 1, 0, 0, 0, 1, 0, 0, 1, 1
             ]
         );
+    }
+
+    #[test]
+    fn visible_ranges_agree_with_visible() {
+        let masks: [&dyn AttentionMask; 5] = [
+            &Causal,
+            &SlidingWindow { window: 0 },
+            &SlidingWindow { window: 1 },
+            &SlidingWindow { window: 3 },
+            &SlidingWindow { window: 40 },
+        ];
+        for mask in masks {
+            for q in 0..24 {
+                let range = mask.visible_range(q).expect("one range");
+                for k in 0..30 {
+                    assert_eq!(range.contains(&k), mask.visible(q, k), "{}", mask.name());
+                }
+            }
+        }
     }
 
     #[test]

@@ -32,16 +32,6 @@ fn for_rows(rows: usize, cols: usize, f: &(dyn Fn(Range<usize>) + Sync)) {
     });
 }
 
-/// A Flex f32 tensor's values in a new tensor of `shape` on `device`.
-#[cfg(feature = "flex")]
-fn tensor<B: burn::tensor::backend::Backend, const D: usize>(
-    values: Vec<f32>,
-    shape: [usize; D],
-    device: &B::Device,
-) -> burn::tensor::Tensor<B, D> {
-    burn::tensor::Tensor::from_data(burn::tensor::TensorData::new(values, shape), device)
-}
-
 #[cfg(all(test, feature = "flex"))]
 mod tests {
     use burn::backend::Flex;

@@ -38,7 +38,7 @@ pub(crate) fn rms_norm<B: Backend, const D: usize>(
                 }
             }
         });
-        Some(super::tensor(out, shape, &device))
+        Some(crate::fast::f32_tensor(out, shape, &device))
     }
     #[cfg(not(feature = "flex"))]
     {

@@ -61,7 +61,7 @@ pub(crate) fn rotate<B: Backend>(
                 }
             }
         });
-        Some(super::tensor(out, [b, h, s, d], &device))
+        Some(crate::fast::f32_tensor(out, [b, h, s, d], &device))
     }
     #[cfg(not(feature = "flex"))]
     {

@@ -30,7 +30,7 @@ pub(crate) fn silu_mul<B: Backend>(gate_up: Tensor<B, 3>) -> Option<Tensor<B, 3>
                 }
             }
         });
-        Some(super::tensor(out, [b, s, f], &device))
+        Some(crate::fast::f32_tensor(out, [b, s, f], &device))
     }
     #[cfg(not(feature = "flex"))]
     {

@@ -35,3 +35,20 @@ pub fn set_enabled(on: bool) {
 pub(crate) fn applies<B: burn::tensor::backend::Backend>() -> bool {
     crate::flex::is_flex::<B>() && enabled()
 }
+
+mod exp;
+mod view;
+
+pub use exp::exp_sum;
+pub use view::{F32View, f32_tensor, f32_view};
+
+/// Runs `run(t)` for every `t < tasks` and returns when all are done: over the decode team of
+/// spinning helpers when this thread leads one (a decode step), over rayon's pool otherwise.
+pub fn split(tasks: usize, run: &(dyn Fn(usize) + Sync)) {
+    crate::quant::split(tasks, run)
+}
+
+/// The worker threads kernels split their work over (rayon's pool).
+pub fn threads() -> usize {
+    rayon::current_num_threads()
+}

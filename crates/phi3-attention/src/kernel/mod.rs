@@ -8,12 +8,18 @@ use burn::tensor::{Bool, Tensor, TensorData, backend::Backend};
 
 use phi3_core::{AttentionMask, Positions, hidden_tile, masked_tensor};
 
+#[cfg(feature = "flex")]
+mod cpu;
+
 /// Which scaled dot-product implementation to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum AttentionKernel {
+    /// The fastest kernel for the backend and shape: [`Self::Cpu`] where it runs (Burn's Flex
+    /// backend, f32, [`phi3_core::fast::enabled`]), [`Self::Naive`] elsewhere.
+    #[default]
+    Auto,
     /// Explicit `q kᵀ`, mask, softmax, `· v`: transformers' `eager` path, the reference. Builds
     /// the whole `[q_len, k_len]` score matrix per head.
-    #[default]
     Naive,
     /// Flash-style tiling (Dao et al., 2022) written in Burn tensor ops: queries and keys in
     /// tiles of `block`, an online softmax (running maximum and sum per query), tiles the mask
@@ -24,6 +30,22 @@ pub enum AttentionKernel {
     },
     /// Burn's fused `attention` op (tiled with online softmax on Flex, cubecl kernels on CUDA).
     Fused,
+    /// phi3's CPU kernel: the flash-style tiling of [`Self::Tiled`] on Flex's raw slices, gemm's
+    /// micro-kernels for the two products of each tile and a vectorized `exp`; no mask or score
+    /// tensor, `q`, `k`, `v` read in place. A decode step stacks the query heads of a group.
+    /// Where it does not run (another backend or dtype), [`Self::Tiled`] with `queries`.
+    Cpu {
+        /// Query rows per tile.
+        queries: usize,
+        /// Keys per tile.
+        keys: usize,
+    },
+}
+
+impl AttentionKernel {
+    /// [`Self::Cpu`]'s tiles under [`Self::Auto`]: 64 queries fill gemm's micro-kernel rows;
+    /// 256 keys keep a tile of scores (64 KiB) in the L2 cache beside `k` and `v`.
+    pub const CPU_TILES: (usize, usize) = (64, 256);
 }
 
 /// What the mask of one attention call needs: the pattern, where the queries sit, and the
@@ -73,8 +95,40 @@ pub fn scaled_dot_product<B: Backend>(
             .expand([batch, kv_heads, groups, q, k])
             .reshape([batch, kv_heads, groups * q, k])
     };
+    let kernel = match kernel {
+        AttentionKernel::Auto => {
+            #[cfg(feature = "flex")]
+            if let Some(out) = cpu::attention(
+                q.clone(),
+                k.clone(),
+                v.clone(),
+                mask,
+                scale,
+                AttentionKernel::CPU_TILES,
+            ) {
+                return out;
+            }
+            AttentionKernel::Naive
+        }
+        AttentionKernel::Cpu { queries, keys } => {
+            #[cfg(feature = "flex")]
+            if let Some(out) = cpu::attention(
+                q.clone(),
+                k.clone(),
+                v.clone(),
+                mask,
+                scale,
+                (queries, keys),
+            ) {
+                return out;
+            }
+            let _ = keys;
+            AttentionKernel::Tiled { block: queries }
+        }
+        other => other,
+    };
     match kernel {
-        AttentionKernel::Naive => {
+        AttentionKernel::Naive | AttentionKernel::Auto | AttentionKernel::Cpu { .. } => {
             let hidden =
                 masked_tensor::<B, _>(mask.mask, mask.positions, mask.key_columns, &q.device());
             let q = q.reshape([batch, kv_heads, groups * q_len, head_dim]);
