@@ -162,17 +162,16 @@ impl<B: Backend> Filler<'_, B> {
         }
 
         // The layout conversion: PyTorch's nn.Linear stores [out, in], Burn multiplies by
-        // [in, out]. Transposed here once, on the host, so the weight is contiguous: a transposed
-        // view would be copied by Flex on every call (docs/performance.md).
+        // [in, out]. The weight stays as stored and the layer gets its transposed view: a decode
+        // step then reads each output's weights as one contiguous row (twice the bandwidth of
+        // summing weighted rows, docs/performance.md entry 12), gemm takes either layout at the
+        // same speed, and loading does no transposition (nor the f32 copy it took).
         let transpose = is_linear && self.names.layout() == LinearLayout::OutIn;
         let stored: Vec<usize> = match transpose {
             true => shape.iter().rev().copied().collect(),
             false => shape.clone(),
         };
-        let mut data = self.read(&name, &stored)?;
-        if transpose {
-            data = transposed(data, stored[0], stored[1])?;
-        }
+        let data = self.read(&name, &stored)?;
         let dtype = match self.storage {
             WeightStorage::Float(dtype) if is_matrix => dtype,
             _ => DType::F32,
@@ -180,6 +179,11 @@ impl<B: Backend> Filler<'_, B> {
         // The dtype goes with the data: `from_data` alone would convert to the default float type.
         let device = param.lazy_device();
         let tensor = Tensor::<B, D>::from_data(data.convert_dtype(dtype), (&device, dtype));
+        phi3_core::fast::use_huge_pages(&tensor);
+        let tensor = match transpose {
+            true => tensor.transpose(),
+            false => tensor,
+        };
         if self.names.is_tie_source(&path) {
             let primitive = tensor.clone().into_primitive();
             self.shared.insert(path, (param.id, primitive, shape));

@@ -12,6 +12,11 @@ pub(crate) trait Wide: Sync {
     type Elem: Copy + Sync;
     /// One value as f32.
     fn widen(e: Self::Elem) -> f32;
+    /// The values themselves when they are f32 already.
+    fn as_f32(values: &[Self::Elem]) -> Option<&[f32]> {
+        let _ = values;
+        None
+    }
     /// Eight values as f32.
     ///
     /// # Safety
@@ -31,6 +36,9 @@ impl Wide for F32 {
     type Elem = f32;
     fn widen(e: f32) -> f32 {
         e
+    }
+    fn as_f32(values: &[f32]) -> Option<&[f32]> {
+        Some(values)
     }
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
@@ -90,37 +98,55 @@ pub(crate) fn gemv<W: Wide>(
         true => 1,
         false => rayon::current_num_threads(),
     };
-    let chunk = out.div_ceil(threads).next_multiple_of(16).max(16);
     let mut y = vec![0f32; out];
     let row_major = match (s0, s1) {
         (_, 1) if offset + inp.checked_sub(1)? * s0 + out <= w.len() => true,
         (1, _) if offset + out.checked_sub(1)? * s1 + inp <= w.len() => false,
         _ => return None,
     };
+    if row_major {
+        // Each thread streams one contiguous block of rows into its own partial sums (the
+        // memory order: one sequential read per thread), then the partials are added.
+        let per = inp.div_ceil(threads).next_multiple_of(4);
+        let tasks = inp.div_ceil(per);
+        let mut partials = vec![0f32; out * tasks.saturating_sub(1)];
+        let (ys, ps) = (SharedOut(y.as_mut_ptr()), SharedOut(partials.as_mut_ptr()));
+        split(tasks, &|t| {
+            // SAFETY: task 0 owns `y`, task t > 0 the t-th `out` values of `partials`.
+            let acc = unsafe {
+                match t {
+                    0 => ys.slice(0, out),
+                    _ => ps.slice((t - 1) * out, out),
+                }
+            };
+            let row = |i: usize| &w[offset + i * s0..offset + i * s0 + out];
+            let (lo, hi) = (t * per, ((t + 1) * per).min(inp));
+            // Four input rows per pass over the accumulators: one load and store of them per
+            // four weight rows.
+            let mut i = lo;
+            while i + 4 <= hi {
+                let rows = [row(i), row(i + 1), row(i + 2), row(i + 3)];
+                kernels::axpy4::<W>(acc, rows, [x[i], x[i + 1], x[i + 2], x[i + 3]]);
+                i += 4;
+            }
+            for (i, &xi) in x.iter().enumerate().take(hi).skip(i) {
+                kernels::axpy4::<W>(acc, [row(i); 4], [xi, 0.0, 0.0, 0.0]);
+            }
+        });
+        for partial in partials.chunks_exact(out) {
+            y.iter_mut().zip(partial).for_each(|(y, p)| *y += p);
+        }
+        return Some(y);
+    }
+    let chunk = out.div_ceil(threads).next_multiple_of(16).max(16);
     let ys = SharedOut(y.as_mut_ptr());
     split(out.div_ceil(chunk), &|c| {
         let lo = c * chunk;
         // SAFETY: `y` has `out` values; each task owns columns `lo..lo + len`.
         let acc = unsafe { ys.slice(lo, chunk.min(out - lo)) };
-        if row_major {
-            let len = acc.len();
-            let row = |i: usize| &w[offset + i * s0 + lo..offset + i * s0 + lo + len];
-            // Four input rows per pass over the accumulators: one load and store of them per
-            // four weight rows.
-            let mut i = 0;
-            while i + 4 <= inp {
-                let rows = [row(i), row(i + 1), row(i + 2), row(i + 3)];
-                kernels::axpy4::<W>(acc, rows, [x[i], x[i + 1], x[i + 2], x[i + 3]]);
-                i += 4;
-            }
-            for (i, &xi) in x.iter().enumerate().skip(i) {
-                kernels::axpy4::<W>(acc, [row(i); 4], [xi, 0.0, 0.0, 0.0]);
-            }
-        } else {
-            for (k, yj) in acc.iter_mut().enumerate() {
-                let j = lo + k;
-                *yj = kernels::dot::<W>(x, &w[offset + j * s1..offset + j * s1 + inp]);
-            }
+        for (k, yj) in acc.iter_mut().enumerate() {
+            let j = lo + k;
+            *yj = kernels::dot::<W>(x, &w[offset + j * s1..offset + j * s1 + inp]);
         }
     });
     Some(y)
@@ -129,7 +155,7 @@ pub(crate) fn gemv<W: Wide>(
 /// Weights of fewer elements than this are multiplied on one thread.
 const SERIAL_MAX: usize = 1 << 16;
 
-mod kernels {
+pub(crate) mod kernels {
     use super::Wide;
 
     /// `acc += Σ_k xs[k] · rows[k]`.
@@ -144,6 +170,22 @@ mod kernels {
             for (r, &xi) in rows.iter().zip(&xs) {
                 *a += xi * W::widen(r[j]);
             }
+        }
+    }
+
+    /// `dst = src` widened to f32, appended.
+    pub(crate) fn widen<W: Wide>(src: &[W::Elem], dst: &mut Vec<f32>) {
+        let at = dst.len();
+        dst.resize(at + src.len(), 0.0);
+        let dst = &mut dst[at..];
+        #[cfg(target_arch = "x86_64")]
+        if avx2() {
+            // SAFETY: AVX2, FMA and F16C were detected.
+            unsafe { x86::widen::<W>(src, dst) };
+            return;
+        }
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d = W::widen(s);
         }
     }
 
@@ -199,6 +241,20 @@ mod kernels {
                 for (r, &xi) in rows.iter().zip(&xs) {
                     acc[j] += xi * W::widen(r[j]);
                 }
+            }
+        }
+
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub(super) unsafe fn widen<W: Wide>(src: &[W::Elem], dst: &mut [f32]) {
+            let n = src.len().min(dst.len());
+            let mut k = 0;
+            while k + 8 <= n {
+                // SAFETY: k + 8 ≤ n, within both slices; the features are enabled.
+                unsafe { _mm256_storeu_ps(dst.as_mut_ptr().add(k), W::load8(src.as_ptr().add(k))) };
+                k += 8;
+            }
+            for j in k..n {
+                dst[j] = W::widen(src[j]);
             }
         }
 

@@ -26,7 +26,10 @@ mod feed_forward;
 mod flex;
 mod fused;
 #[cfg(feature = "flex")]
+mod gemm_rows;
+#[cfg(feature = "flex")]
 mod gemv;
+mod huge_pages;
 mod linear;
 mod mask;
 mod norm;

@@ -10,11 +10,13 @@ use crate::quant::QuantizedMatrix;
 
 /// `y = x · W + b`, with the weight stored one of two ways:
 ///
-/// - **as floats**, `weight` `[in, out]` (Burn's layout; a checkpoint's PyTorch `[out, in]` is
-///   transposed once, at load), possibly narrower than the activations (f16, bf16: the input is
-///   cast to the weight's type for the product and the result cast back). The product is one 2-D
-///   matmul, so a weight held as a strided view (a tied `lm_head`, the transposed embedding) is
-///   read in place, unlike Burn's `nn::Linear`, which reshapes its weight to the input's rank;
+/// - **as floats**, `weight` `[in, out]` (Burn's layout: from a checkpoint, the transposed view
+///   of its PyTorch `[out, in]` matrix, held as stored), possibly narrower than the activations
+///   (f16, bf16). On Flex, phi3's kernels multiply it with f32 activations and sums (a one-row
+///   GEMV for a decode step, gemm on widened panels for a prefill); elsewhere the product is one
+///   2-D matmul (the input cast to the weight's type, the result cast back). Either way a weight
+///   held as a strided view (a checkpoint's, a tied `lm_head`) is read in place, unlike Burn's
+///   `nn::Linear`, which reshapes its weight to the input's rank;
 /// - **as GGML blocks**, `quantized`: a [`QuantizedMatrix`](crate::quant::QuantizedMatrix)
 ///   buffer (`out` rows of `in` values, as GGUF stores them) in a U8 tensor, multiplied by
 ///   phi3's own kernels on Flex (integer dot products for a decode step, dequantized tiles and
@@ -114,9 +116,7 @@ impl<B: Backend> Linear<B> {
     /// The float weight's product.
     fn forward_float(&self, mut x: Tensor<B, 2>, rows: usize) -> Tensor<B, 2> {
         let weight = self.weight.val();
-        if rows == 1
-            && let Some(y) = float_gemv(x.clone(), weight.clone())
-        {
+        if let Some(y) = float_product(x.clone(), weight.clone(), rows) {
             return y;
         }
         if x.dtype() != weight.dtype() {
@@ -172,16 +172,25 @@ impl<B: Backend> ModuleDisplay for Linear<B> {
     }
 }
 
-/// A one-row product (a decode step) with a float weight by phi3's kernel (f32 sums, output
-/// columns split across cores), on Flex; `None` elsewhere or for a weight layout it does not
-/// take.
+/// A float weight's product by phi3's kernels on Flex, f32 activations and sums whatever the
+/// weight's type; `None` elsewhere or for a weight layout they do not take.
 ///
-/// Flex's own one-row product runs on one core (its gemm takes a gemv path that ignores rayon),
-/// and a decode step is nothing but such reads (docs/performance.md, entries 4 and 8). Backends
-/// with their own parallel GEMV kernels (CUDA, wgpu) are left alone.
-fn float_gemv<B: Backend>(x: Tensor<B, 2>, weight: Tensor<B, 2>) -> Option<Tensor<B, 2>> {
+/// - One row (a decode step): `gemv`, output columns split across cores. Flex's own one-row
+///   product runs on one core (its gemm takes a gemv path that ignores rayon), and a decode step
+///   is nothing but such reads (docs/performance.md, entries 4, 8 and 12).
+/// - Several rows (a prefill), weight held `[out, in]` (the loader's transposed view): gemm on
+///   panels of output rows, widened to f32 per panel (entry 12). Burn's path rounds f32
+///   activations to a 16-bit weight's type, and converts bf16 operands whole on every call.
+///
+/// Backends with their own kernels (CUDA, wgpu) are left alone.
+fn float_product<B: Backend>(
+    x: Tensor<B, 2>,
+    weight: Tensor<B, 2>,
+    rows: usize,
+) -> Option<Tensor<B, 2>> {
     #[cfg(feature = "flex")]
     {
+        use crate::gemm_rows::gemm_rows;
         use crate::gemv::{Bf16, F16, F32, gemv};
         if !crate::fast::applies::<B>() {
             return None;
@@ -194,20 +203,59 @@ fn float_gemv<B: Backend>(x: Tensor<B, 2>, weight: Tensor<B, 2>) -> Option<Tenso
         let (&[s0, s1], offset) = (layout.strides(), layout.start_offset()) else {
             return None;
         };
-        let view = (offset, usize::try_from(s0).ok()?, usize::try_from(s1).ok()?);
+        let (s0, s1) = (usize::try_from(s0).ok()?, usize::try_from(s1).ok()?);
         let x = crate::flex::f32_values(x)?;
         let x = x.as_slice::<f32>()?;
-        let y = match dtype {
-            DType::F32 => gemv::<F32>(x, bytemuck::try_cast_slice(w.bytes()).ok()?, view, out),
-            DType::F16 => gemv::<F16>(x, bytemuck::try_cast_slice(w.bytes()).ok()?, view, out),
-            DType::BF16 => gemv::<Bf16>(x, bytemuck::try_cast_slice(w.bytes()).ok()?, view, out),
+        let bytes = w.bytes();
+        let y = match (rows, dtype) {
+            (1, DType::F32) => gemv::<F32>(
+                x,
+                bytemuck::try_cast_slice(bytes).ok()?,
+                (offset, s0, s1),
+                out,
+            ),
+            (1, DType::F16) => gemv::<F16>(
+                x,
+                bytemuck::try_cast_slice(bytes).ok()?,
+                (offset, s0, s1),
+                out,
+            ),
+            (1, DType::BF16) => gemv::<Bf16>(
+                x,
+                bytemuck::try_cast_slice(bytes).ok()?,
+                (offset, s0, s1),
+                out,
+            ),
+            // [in, out] as a view of [out, in]: output rows contiguous.
+            (_, _) if s0 != 1 => None,
+            (_, DType::F32) => gemm_rows::<F32>(
+                x,
+                rows,
+                bytemuck::try_cast_slice(bytes).ok()?,
+                (offset, s1),
+                out,
+            ),
+            (_, DType::F16) => gemm_rows::<F16>(
+                x,
+                rows,
+                bytemuck::try_cast_slice(bytes).ok()?,
+                (offset, s1),
+                out,
+            ),
+            (_, DType::BF16) => gemm_rows::<Bf16>(
+                x,
+                rows,
+                bytemuck::try_cast_slice(bytes).ok()?,
+                (offset, s1),
+                out,
+            ),
             _ => None,
         }?;
-        Some(Tensor::from_data(TensorData::new(y, [1, out]), &device))
+        Some(Tensor::from_data(TensorData::new(y, [rows, out]), &device))
     }
     #[cfg(not(feature = "flex"))]
     {
-        let _ = (x, weight);
+        let _ = (x, weight, rows);
         None
     }
 }
@@ -244,6 +292,27 @@ mod tests {
                 let diff: f32 = (got - reference).abs().max().into_scalar();
                 assert!(diff < 1e-3, "{dtype:?}: max |Δ| {diff}");
             }
+        }
+    }
+
+    /// Several rows (a prefill) with a weight held `[out, in]`, as the loader holds it: panels of
+    /// output rows (more than one, the last one short), f32 activations whatever the weight's type.
+    #[test]
+    fn float_weights_many_rows_equal_burns_f32_product() {
+        crate::fast::set_enabled(true);
+        let device = Default::default();
+        let (rows, inp, out) = (7, 520, 333); // panels of 64K / 520 → 112 rows: 3 panels
+        let x = Tensor::<Flex, 2>::random([rows, inp], Distribution::Normal(0.0, 1.0), &device);
+        for dtype in [DType::F32, DType::F16, DType::BF16] {
+            let weight =
+                Tensor::<Flex, 2>::random([out, inp], Distribution::Normal(0.0, 1.0), &device)
+                    .cast(dtype)
+                    .transpose();
+            let reference = x.clone().matmul(weight.clone().cast(DType::F32));
+            let got = Linear::new(weight, None).forward(x.clone());
+            assert_eq!(got.dtype(), DType::F32);
+            let diff: f32 = (got - reference).abs().max().into_scalar();
+            assert!(diff < 1e-3, "{dtype:?}: max |Δ| {diff}");
         }
     }
 }

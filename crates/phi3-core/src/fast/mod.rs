@@ -48,6 +48,23 @@ pub fn split(tasks: usize, run: &(dyn Fn(usize) + Sync)) {
     crate::quant::split(tasks, run)
 }
 
+/// Asks the OS to back a loaded weight's memory with 2 MiB pages (the whole 2 MiB pages inside a Flex tensor;
+/// Linux; a no-op elsewhere): decode streams every weight once per token, and on 4 KiB pages the
+/// TLB misses cost a third of the memory bandwidth. Loaders call it once per weight.
+pub fn use_huge_pages<B: burn::tensor::backend::Backend, const D: usize>(
+    t: &burn::tensor::Tensor<B, D>,
+) {
+    #[cfg(feature = "flex")]
+    if crate::flex::is_flex::<B>()
+        && let Some(raw) = crate::flex::raw(t.clone())
+        && raw.bytes().len() >= 2 << 20
+    {
+        crate::huge_pages::advise(raw.bytes(), true);
+    }
+    #[cfg(not(feature = "flex"))]
+    let _ = t;
+}
+
 /// The worker threads kernels split their work over (rayon's pool).
 pub fn threads() -> usize {
     rayon::current_num_threads()

@@ -60,6 +60,8 @@ impl MatrixBuffer {
             len: offset,
             parts,
         };
+        // Before the first write: the pages are then faulted in huge.
+        crate::huge_pages::advise(buffer.bytes(), false);
         let header = buffer.bytes_mut();
         header[..8].copy_from_slice(MAGIC);
         let mut at = 8;

@@ -184,6 +184,11 @@ pub(crate) fn split(tasks: usize, run: &(dyn Fn(usize) + Sync)) {
 pub(crate) struct SharedOut(pub(crate) *mut f32);
 
 impl SharedOut {
+    /// The address of value `at` (a method, so that closures capture the whole `SharedOut`).
+    pub(crate) fn ptr(&self, at: usize) -> *mut f32 {
+        self.0.wrapping_add(at)
+    }
+
     /// `len` values from `at`.
     ///
     /// # Safety
