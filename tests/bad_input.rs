@@ -87,6 +87,47 @@ fn truncated_file_is_a_safetensors_error() {
     ));
 }
 
+/// A header whose byte ranges do not fit the shapes and types it declares (the reader's own
+/// checks; safetensors files are untrusted input).
+#[test]
+fn header_ranges_that_do_not_fit_are_safetensors_errors() {
+    let dir = copy_fixture("mha");
+    let path = dir.path().join("model.safetensors");
+    for (header, needle) in [
+        // 2 × 2 f32 values are 16 bytes, not 8.
+        (
+            r#"{"x":{"dtype":"F32","shape":[2,2],"data_offsets":[0,8]}}"#,
+            "`x`",
+        ),
+        // Past the end of the data.
+        (
+            r#"{"y":{"dtype":"F16","shape":[16],"data_offsets":[0,32]}}"#,
+            "`y`",
+        ),
+        // Start after end.
+        (
+            r#"{"z":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}}"#,
+            "`z`",
+        ),
+        // A header length beyond the file.
+        ("", "header of"),
+    ] {
+        let mut bytes = match header {
+            "" => u64::MAX.to_le_bytes().to_vec(),
+            _ => (header.len() as u64).to_le_bytes().to_vec(),
+        };
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend_from_slice(&[0u8; 16]);
+        fs::write(&path, &bytes).unwrap();
+        let err = load(dir.path()).unwrap_err();
+        assert!(
+            matches!(&err, Phi3Error::Safetensors { file, .. } if *file == path),
+            "{err}"
+        );
+        assert!(err.to_string().contains(needle), "{needle}: {err}");
+    }
+}
+
 #[test]
 fn wrong_shape_names_tensor_file_and_both_shapes() {
     let dir = copy_fixture("mha");

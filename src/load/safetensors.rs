@@ -1,14 +1,15 @@
 //! Reading a Hugging Face checkpoint directory, one tensor at a time.
 //!
-//! Files are opened with burn-store's memory-mapped [`SafetensorsStore`]; each tensor is read,
-//! checked against the shape the model needs and handed to the model before the next one is
-//! read. At no point do two copies of the weights exist.
+//! Each file's header is parsed and checked when the directory is opened; each tensor is then read
+//! from its file straight into the buffer the model keeps (no memory map: mapped pages would count
+//! as a second copy of the weights in the process's memory until unmapped), checked against the
+//! shape the model needs and handed to the model before the next one is read. At no point do two
+//! copies of the weights exist.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use burn::tensor::{DType, TensorData};
-use burn_store::{ModuleStore, SafetensorsStore};
+use burn::tensor::{Bytes, DType, TensorData};
 use phi3_core::ModelError;
 use serde::Deserialize;
 
@@ -27,15 +28,29 @@ struct ShardIndex {
 
 struct Shard {
     path: PathBuf,
-    store: SafetensorsStore,
+    file: std::fs::File,
+    /// Where the tensor data starts: after the 8-byte length and the JSON header.
+    data_start: u64,
 }
+
+/// One tensor's entry in a file's header.
+struct Entry {
+    shard: usize,
+    dtype: String,
+    shape: Vec<usize>,
+    /// Byte range within the file's data.
+    range: (u64, u64),
+}
+
+/// Headers longer than this are refused: real ones are a few hundred KB.
+const MAX_HEADER: u64 = 100 << 20;
 
 /// The tensors of a checkpoint directory (`model.safetensors`, or shards listed in
 /// `model.safetensors.index.json`), read lazily by name.
 pub struct Checkpoint {
     shards: Vec<Shard>,
-    /// Tensor name → index into `shards` and stored shape.
-    location: HashMap<String, (usize, Vec<usize>)>,
+    /// Tensor name → its shard, type, shape and bytes.
+    location: HashMap<String, Entry>,
     taken: BTreeSet<String>,
 }
 
@@ -76,21 +91,12 @@ impl Checkpoint {
         let mut shards = Vec::with_capacity(files.len());
         let mut location = HashMap::new();
         for (i, path) in files.into_iter().enumerate() {
-            let mut store = SafetensorsStore::from_file(&path);
-            let keys = store.keys().map_err(|e| Phi3Error::Safetensors {
-                file: path.clone(),
-                message: e.to_string(),
-            })?;
-            for key in keys {
-                let shape = store
-                    .get_snapshot(&key)
-                    .ok()
-                    .flatten()
-                    .map(|t| t.shape.to_vec())
-                    .unwrap_or_default();
-                location.insert(key, (i, shape));
+            let (shard, entries) = read_header(&path)?;
+            for (name, mut entry) in entries {
+                entry.shard = i;
+                location.insert(name, entry);
             }
-            shards.push(Shard { path, store });
+            shards.push(shard);
         }
         Ok(Self {
             shards,
@@ -122,54 +128,51 @@ impl WeightSource for Checkpoint {
     }
 
     fn shape(&self, name: &str) -> Option<Vec<usize>> {
-        self.location.get(name).map(|(_, shape)| shape.clone())
+        self.location.get(name).map(|e| e.shape.clone())
     }
 
     /// Reads tensor `name` in its stored float type (f32, f16, bf16) after checking its shape.
     fn read(&mut self, name: &str, expected: &[usize]) -> Result<TensorData> {
-        let Some(&(i, _)) = self.location.get(name) else {
+        let Some(entry) = self.location.get(name) else {
             return Err(Phi3Error::MissingTensor {
                 tensor: name.into(),
                 file: self.searched(),
                 expected: expected.to_vec(),
             });
         };
-        let shard = &mut self.shards[i];
+        let shard = &self.shards[entry.shard];
         let file = shard.path.clone();
-        let snapshot = shard
-            .store
-            .get_snapshot(name)
-            .map_err(|e| Phi3Error::Safetensors {
-                file: file.clone(),
-                message: e.to_string(),
-            })?
-            .ok_or_else(|| Phi3Error::MissingTensor {
-                tensor: name.into(),
-                file: file.clone(),
-                expected: expected.to_vec(),
-            })?;
-        let found = snapshot.shape.to_vec();
-        if found != expected {
+        if entry.shape != expected {
             return Err(Phi3Error::ShapeMismatch {
                 tensor: name.into(),
                 file,
-                found,
+                found: entry.shape.clone(),
                 expected: expected.to_vec(),
             });
         }
-        if !matches!(snapshot.dtype, DType::F32 | DType::F16 | DType::BF16) {
-            return Err(Phi3Error::UnsupportedDtype {
-                tensor: name.into(),
-                file,
-                found: format!("{:?}", snapshot.dtype),
-            });
+        let dtype = match entry.dtype.as_str() {
+            "F32" => DType::F32,
+            "F16" => DType::F16,
+            "BF16" => DType::BF16,
+            other => {
+                return Err(Phi3Error::UnsupportedDtype {
+                    tensor: name.into(),
+                    file,
+                    found: other.to_string(),
+                });
+            }
+        };
+        let len = entry.range.1 - entry.range.0;
+        let at = shard.data_start + entry.range.0;
+        // The buffer the tensor keeps, in its element type (so no realignment copy follows),
+        // advised onto huge pages before its first write.
+        let bytes = match dtype {
+            DType::F32 => read_elems::<f32>(&shard.file, at, len),
+            _ => read_elems::<u16>(&shard.file, at, len),
         }
-        let data: TensorData = snapshot.to_data().map_err(|e| Phi3Error::Safetensors {
-            file: file.clone(),
-            message: format!("reading `{name}`: {e:?}"),
-        })?;
+        .map_err(|source| Phi3Error::io(&file, source))?;
         self.taken.insert(name.to_string());
-        Ok(data)
+        Ok(TensorData::from_bytes(bytes, entry.shape.clone(), dtype))
     }
 
     /// Fails if the checkpoint holds tensors that were never read: a config that does not match
@@ -179,7 +182,7 @@ impl WeightSource for Checkpoint {
             .location
             .iter()
             .filter(|(name, _)| !self.taken.contains(*name))
-            .map(|(name, &(i, _))| (name, i))
+            .map(|(name, e)| (name, e.shard))
             .collect();
         if unused.is_empty() {
             return Ok(());
@@ -190,4 +193,120 @@ impl WeightSource for Checkpoint {
             tensors: unused.iter().take(8).map(|(n, _)| n.to_string()).collect(),
         })
     }
+}
+
+/// `len` bytes of `file` from `at`, in a buffer of `E` (little-endian, as safetensors stores).
+fn read_elems<E: bytemuck::Pod + Send + Sync>(
+    file: &std::fs::File,
+    at: u64,
+    len: u64,
+) -> std::io::Result<Bytes> {
+    let size = std::mem::size_of::<E>();
+    let mut values = vec![E::zeroed(); len as usize / size];
+    let buffer: &mut [u8] = bytemuck::cast_slice_mut(&mut values);
+    phi3_core::fast::advise_huge_pages(buffer, false);
+    // In pieces on every core: the time goes to faulting in and zeroing the new pages and to
+    // copying from the page cache, both per core.
+    use rayon::prelude::*;
+    const PIECE: usize = 16 << 20;
+    buffer
+        .par_chunks_mut(PIECE)
+        .enumerate()
+        .try_for_each(|(i, piece)| read_exact_at(file, piece, at + (i * PIECE) as u64))?;
+    Ok(Bytes::from_elems(values))
+}
+
+#[cfg(unix)]
+fn read_exact_at(file: &std::fs::File, buffer: &mut [u8], at: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buffer, at)
+}
+
+#[cfg(not(unix))]
+fn read_exact_at(file: &std::fs::File, buffer: &mut [u8], at: u64) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = file;
+    file.seek(SeekFrom::Start(at))?;
+    file.read_exact(buffer)
+}
+
+/// A safetensors file's header, checked: an 8-byte little-endian length, a JSON object naming
+/// each tensor's `dtype`, `shape` and `data_offsets` (plus an optional `__metadata__`), then the
+/// data, which every tensor's byte range must lie within and fill exactly for its shape and type.
+fn read_header(path: &Path) -> Result<(Shard, Vec<(String, Entry)>)> {
+    use std::io::Read;
+    let bad = |message: String| Phi3Error::Safetensors {
+        file: path.to_path_buf(),
+        message,
+    };
+    let mut file = std::fs::File::open(path).map_err(|source| Phi3Error::io(path, source))?;
+    let size = file
+        .metadata()
+        .map_err(|source| Phi3Error::io(path, source))?
+        .len();
+    let mut prefix = [0u8; 8];
+    file.read_exact(&mut prefix).map_err(|_| {
+        bad(format!(
+            "{size} bytes: shorter than the 8-byte header length"
+        ))
+    })?;
+    let header_len = u64::from_le_bytes(prefix);
+    if header_len > MAX_HEADER || 8 + header_len > size {
+        return Err(bad(format!(
+            "header of {header_len} bytes in a {size}-byte file (at most {MAX_HEADER})"
+        )));
+    }
+    let mut header = vec![0u8; header_len as usize];
+    file.read_exact(&mut header)
+        .map_err(|source| Phi3Error::io(path, source))?;
+    let header: BTreeMap<String, serde_json::Value> = serde_json::from_slice(&header)
+        .map_err(|e| bad(format!("header is not a JSON object: {e}")))?;
+    let data_start = 8 + header_len;
+    let data_len = size - data_start;
+    let mut entries = Vec::with_capacity(header.len());
+    for (name, value) in header {
+        if name == "__metadata__" {
+            continue;
+        }
+        #[derive(Deserialize)]
+        struct Raw {
+            dtype: String,
+            shape: Vec<usize>,
+            data_offsets: (u64, u64),
+        }
+        let raw: Raw =
+            serde_json::from_value(value).map_err(|e| bad(format!("tensor `{name}`: {e}")))?;
+        let (start, end) = raw.data_offsets;
+        let width: u64 = match raw.dtype.as_str() {
+            "F64" | "I64" | "U64" => 8,
+            "F32" | "I32" | "U32" => 4,
+            "F16" | "BF16" | "I16" | "U16" => 2,
+            "I8" | "U8" | "BOOL" | "F8_E4M3" | "F8_E5M2" => 1,
+            other => return Err(bad(format!("tensor `{name}`: unknown dtype {other}"))),
+        };
+        let expected = raw
+            .shape
+            .iter()
+            .try_fold(width, |n, &d| n.checked_mul(d as u64));
+        if start > end || end > data_len || expected != Some(end - start) {
+            return Err(bad(format!(
+                "tensor `{name}`: bytes {start}..{end} of {data_len} for {} {:?}",
+                raw.dtype, raw.shape
+            )));
+        }
+        entries.push((
+            name,
+            Entry {
+                shard: 0,
+                dtype: raw.dtype,
+                shape: raw.shape,
+                range: (start, end),
+            },
+        ));
+    }
+    let shard = Shard {
+        path: path.to_path_buf(),
+        file,
+        data_start,
+    };
+    Ok((shard, entries))
 }

@@ -1,12 +1,12 @@
 """Writes a Phi-3-mini-shaped GGUF with random weights, for speed and memory only (its outputs
 mean nothing): microsoft/Phi-3-mini-4k-instruct's configuration (3072 wide, 32 layers, 32 heads,
 8192 MLP, 32064 tokens), llama.cpp's `phi3` layout (fused `attn_qkv`, `ffn_up` holding gate and
-up), weights N(0, 0.02) quantized with the `gguf` package to Q4_0 or Q8_0, norms in F32, and
+up), weights N(0, 0.02) quantized with the `gguf` package to Q4_0 or Q8_0 (or kept in F16), norms in F32, and
 Phi-3's vocabulary (the test tokenizer's Llama-2 pieces and Phi-3's added tokens, padded to 32064
-as llama.cpp's converter pads it) so that llama.cpp loads it too. Never committed: ~2.2 GB (Q4_0)
-and ~4.1 GB (Q8_0).
+as llama.cpp's converter pads it) so that llama.cpp loads it too. Never committed: ~2.2 GB (Q4_0),
+~4.1 GB (Q8_0), ~7.6 GB (F16).
 
-Usage: make_phi3_mini_gguf.py OUT.gguf q4_0|q8_0
+Usage: make_phi3_mini_gguf.py OUT.gguf q4_0|q8_0|f16
 """
 
 import json
@@ -20,7 +20,11 @@ from gguf.quants import quantize
 HIDDEN, LAYERS, HEADS, MLP, VOCAB, CONTEXT = 3072, 32, 32, 8192, 32064, 4096
 
 out, kind = sys.argv[1], sys.argv[2]
-qtype = {"q4_0": GGMLQuantizationType.Q4_0, "q8_0": GGMLQuantizationType.Q8_0}[kind]
+qtype = {
+    "q4_0": GGMLQuantizationType.Q4_0,
+    "q8_0": GGMLQuantizationType.Q8_0,
+    "f16": GGMLQuantizationType.F16,
+}[kind]
 rng = np.random.default_rng(0)
 
 w = GGUFWriter(out, "phi3")
@@ -62,7 +66,10 @@ w.add_eos_token_id(2)
 
 def matrix(name, rows, cols):
     values = rng.normal(0.0, 0.02, size=(rows, cols)).astype(np.float32)
-    w.add_tensor(name, quantize(values, qtype), raw_dtype=qtype)
+    if qtype == GGMLQuantizationType.F16:
+        w.add_tensor(name, values.astype(np.float16))
+    else:
+        w.add_tensor(name, quantize(values, qtype), raw_dtype=qtype)
 
 
 def norm(name):

@@ -48,6 +48,14 @@ pub fn split(tasks: usize, run: &(dyn Fn(usize) + Sync)) {
     crate::quant::split(tasks, run)
 }
 
+/// Asks Linux to back the whole 2 MiB pages inside `bytes` with huge pages: before they are first
+/// written (`collapse` false: the page faults then take huge pages), or after (`collapse`: the
+/// pages are copied into huge ones now). Advice only; nothing changes but speed where it is
+/// declined. For loaders that fill weight buffers of their own.
+pub fn advise_huge_pages(bytes: &[u8], collapse: bool) {
+    crate::huge_pages::advise(bytes, collapse)
+}
+
 /// Asks the OS to back a loaded weight's memory with 2 MiB pages (the whole 2 MiB pages inside a Flex tensor;
 /// Linux; a no-op elsewhere): decode streams every weight once per token, and on 4 KiB pages the
 /// TLB misses cost a third of the memory bandwidth. Loaders call it once per weight.
