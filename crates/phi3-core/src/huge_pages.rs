@@ -1,6 +1,7 @@
 //! Weights on 2 MiB pages. A decode step streams every weight once; on 4 KiB pages that is a
-//! TLB miss every 4 KiB, and the page walks cap the bandwidth two cores reach (measured here:
-//! 23 GB/s on 4 KiB pages, 34 GB/s on 2 MiB ones, reading 540 MB). Linux backs anonymous memory
+//! TLB miss every 4 KiB, and the page walks can cap the bandwidth two cores reach (measured here,
+//! reading 540 MB: 23–34 GB/s on 4 KiB pages depending on the machine's load, 34 on 2 MiB ones;
+//! `tools/compare/bandwidth.c`). Linux backs anonymous memory
 //! with huge pages only where asked when its setting is `madvise`, as on our machines.
 
 /// Asks Linux to back the whole 2 MiB pages inside `bytes` with huge pages: for pages not yet

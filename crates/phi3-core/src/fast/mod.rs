@@ -56,9 +56,10 @@ pub fn advise_huge_pages(bytes: &[u8], collapse: bool) {
     crate::huge_pages::advise(bytes, collapse)
 }
 
-/// Asks the OS to back a loaded weight's memory with 2 MiB pages (the whole 2 MiB pages inside a Flex tensor;
-/// Linux; a no-op elsewhere): decode streams every weight once per token, and on 4 KiB pages the
-/// TLB misses cost a third of the memory bandwidth. Loaders call it once per weight.
+/// Asks the OS to back a loaded weight's memory with 2 MiB pages (the whole 2 MiB pages inside a
+/// Flex tensor; Linux; a no-op elsewhere): decode streams every weight once per token, and on
+/// 4 KiB pages the TLB misses can cost up to a third of the memory bandwidth. Loaders call it
+/// once per weight.
 pub fn use_huge_pages<B: burn::tensor::backend::Backend, const D: usize>(
     t: &burn::tensor::Tensor<B, D>,
 ) {
