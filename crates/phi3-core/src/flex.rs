@@ -2,9 +2,12 @@
 //! `into_primitive` / `FlexTensor` API (no fork of Burn). Everything here answers `None` on any
 //! other backend, whose callers keep Burn's generic path.
 
+#[cfg(feature = "flex")]
 use std::any::Any;
 
-use burn::tensor::{Int, Tensor, TensorPrimitive, backend::Backend};
+use burn::tensor::backend::Backend;
+#[cfg(feature = "flex")]
+use burn::tensor::{Int, Tensor, TensorPrimitive};
 
 /// Whether `B` is Burn's Flex CPU backend.
 pub(crate) fn is_flex<B: Backend>() -> bool {

@@ -4,6 +4,7 @@
 use burn::module::{Content, DisplaySettings, Initializer, Module, ModuleDisplay, Param, ParamId};
 use burn::tensor::{DType, Int, Tensor, TensorData, backend::Backend};
 
+#[cfg(feature = "flex")]
 use crate::flex::is_flex;
 #[cfg(feature = "flex")]
 use crate::quant::QuantizedMatrix;

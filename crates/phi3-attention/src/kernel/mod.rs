@@ -95,38 +95,24 @@ pub fn scaled_dot_product<B: Backend>(
             .expand([batch, kv_heads, groups, q, k])
             .reshape([batch, kv_heads, groups * q, k])
     };
-    let kernel = match kernel {
-        AttentionKernel::Auto => {
-            #[cfg(feature = "flex")]
-            if let Some(out) = cpu::attention(
-                q.clone(),
-                k.clone(),
-                v.clone(),
-                mask,
-                scale,
-                AttentionKernel::CPU_TILES,
-            ) {
-                return out;
-            }
-            AttentionKernel::Naive
-        }
-        AttentionKernel::Cpu { queries, keys } => {
-            #[cfg(feature = "flex")]
-            if let Some(out) = cpu::attention(
-                q.clone(),
-                k.clone(),
-                v.clone(),
-                mask,
-                scale,
-                (queries, keys),
-            ) {
-                return out;
-            }
-            let _ = keys;
-            AttentionKernel::Tiled { block: queries }
-        }
-        other => other,
+    // phi3's CPU kernel where it runs; where it does not, what stands in for it.
+    let (tiles, fallback) = match kernel {
+        AttentionKernel::Auto => (Some(AttentionKernel::CPU_TILES), AttentionKernel::Naive),
+        AttentionKernel::Cpu { queries, keys } => (
+            Some((queries, keys)),
+            AttentionKernel::Tiled { block: queries },
+        ),
+        other => (None, other),
     };
+    #[cfg(feature = "flex")]
+    if let Some(tiles) = tiles
+        && let Some(out) = cpu::attention(q.clone(), k.clone(), v.clone(), mask, scale, tiles)
+    {
+        return out;
+    }
+    #[cfg(not(feature = "flex"))]
+    let _ = tiles;
+    let kernel = fallback;
     match kernel {
         AttentionKernel::Naive | AttentionKernel::Auto | AttentionKernel::Cpu { .. } => {
             let hidden =

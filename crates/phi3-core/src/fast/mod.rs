@@ -32,6 +32,7 @@ pub fn set_enabled(on: bool) {
 }
 
 /// Whether phi3's kernels run for backend `B` now.
+#[cfg_attr(not(feature = "flex"), allow(dead_code))]
 pub(crate) fn applies<B: burn::tensor::backend::Backend>() -> bool {
     crate::flex::is_flex::<B>() && enabled()
 }

@@ -1,7 +1,5 @@
 //! Flex tensors' values in place, for kernels of one's own.
 
-use super::applies;
-
 /// A float tensor's f32 values as Flex holds them, without a copy: the element at index `i`
 /// is `values()[offset() + Σ i[a] · strides()[a]]`. For kernels of one's own (phi3-attention's
 /// CPU attention is one); made by [`f32_view`].
@@ -46,7 +44,7 @@ pub fn f32_view<B: burn::tensor::backend::Backend, const D: usize>(
 ) -> Option<F32View<D>> {
     #[cfg(feature = "flex")]
     {
-        if !applies::<B>() || t.dtype() != burn::tensor::DType::F32 {
+        if !super::applies::<B>() || t.dtype() != burn::tensor::DType::F32 {
             return None;
         }
         let tensor = crate::flex::raw(t)?;

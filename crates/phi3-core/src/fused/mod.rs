@@ -8,6 +8,7 @@ mod rms_norm;
 mod rope;
 mod silu_mul;
 
+#[cfg(feature = "flex")]
 use std::ops::Range;
 
 pub(crate) use rms_norm::rms_norm;
@@ -15,6 +16,7 @@ pub(crate) use rope::rotate;
 pub(crate) use silu_mul::silu_mul;
 
 /// Below this many values a kernel runs on the calling thread: splitting costs more.
+#[cfg(feature = "flex")]
 const PARALLEL_MIN: usize = 1 << 15;
 
 /// Runs `f` over `rows` rows of `cols` values each, split into contiguous ranges of rows across

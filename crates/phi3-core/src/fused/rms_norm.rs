@@ -1,6 +1,6 @@
 //! Root-mean-square norm of each row in one pass.
 
-use burn::tensor::{DType, Tensor, backend::Backend};
+use burn::tensor::{Tensor, backend::Backend};
 
 /// `x / sqrt(mean(x²) + eps) · weight` along the last axis.
 ///
@@ -13,7 +13,7 @@ pub(crate) fn rms_norm<B: Backend, const D: usize>(
 ) -> Option<Tensor<B, D>> {
     #[cfg(feature = "flex")]
     {
-        if !crate::fast::applies::<B>() || weight.dtype() != DType::F32 {
+        if !crate::fast::applies::<B>() || weight.dtype() != burn::tensor::DType::F32 {
             return None;
         }
         let shape = x.dims();

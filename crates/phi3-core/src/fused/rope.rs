@@ -1,7 +1,7 @@
 //! Rotary position embedding applied in one pass, read from any strided view (the heads of a
 //! fused `qkv_proj` output) and written contiguous.
 
-use burn::tensor::{DType, Tensor, backend::Backend};
+use burn::tensor::{Tensor, backend::Backend};
 
 /// Rotates the first `2·half` values of each head row by `(cos, sin)`; the rest pass through.
 ///
@@ -16,7 +16,7 @@ pub(crate) fn rotate<B: Backend>(
 ) -> Option<Tensor<B, 4>> {
     #[cfg(feature = "flex")]
     {
-        if !crate::fast::applies::<B>() || x.dtype() != DType::F32 {
+        if !crate::fast::applies::<B>() || x.dtype() != burn::tensor::DType::F32 {
             return None;
         }
         let [b, h, s, d] = x.dims();

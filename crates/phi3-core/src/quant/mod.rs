@@ -18,6 +18,7 @@ pub use activation::{Q8Blocks, Q8KBlocks, quantize_q8, quantize_q8k};
 pub use format::{GgmlType, QK_K, dequantize, quantize};
 pub use kernels::Isa;
 pub use matrix::{MatrixBuffer, Part, QuantizedMatrix};
+#[cfg_attr(not(feature = "flex"), allow(unused_imports))]
 pub(crate) use team::{SharedOut, Team, split};
 #[doc(hidden)]
 pub use test_blocks::random_blocks;

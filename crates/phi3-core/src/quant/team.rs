@@ -185,6 +185,7 @@ pub(crate) struct SharedOut(pub(crate) *mut f32);
 
 impl SharedOut {
     /// The address of value `at` (a method, so that closures capture the whole `SharedOut`).
+    #[cfg_attr(not(feature = "flex"), allow(dead_code))]
     pub(crate) fn ptr(&self, at: usize) -> *mut f32 {
         self.0.wrapping_add(at)
     }
