@@ -28,6 +28,48 @@ fn phi3_mini_tree_matches_pytorch_print_from_config_alone() {
     assert_eq!(format!("{model}"), tree);
 }
 
+/// Every published Phi-3-family config (tests/fixtures/configs, copied from ../shared/reference by
+/// tools/reference/make_family_prints.py, which also wrote transformers' print and count): the
+/// config parses with its quirks (`su`, a window wider than the context, Phi-4-mini's extra keys
+/// and integer-first factor list), and the tree and parameter count equal transformers'.
+#[test]
+fn family_trees_and_counts_match_transformers_from_config_alone() {
+    for name in [
+        "phi-3-mini-4k-instruct",
+        "phi-3-mini-128k-instruct",
+        "phi-3-medium-4k-instruct",
+        "phi-3-medium-128k-instruct",
+        "phi-3.5-mini-instruct",
+        "phi-4-mini-instruct",
+    ] {
+        let config = Phi3Config::from_file(fixture(&format!("configs/{name}.config.json")))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let reference =
+            std::fs::read_to_string(fixture(&format!("configs/{name}.print.txt"))).unwrap();
+        let params: usize = std::fs::read_to_string(fixture(&format!("configs/{name}.params")))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let tree = model_tree(&config);
+        let (body, count) = tree.rsplit_once('\n').unwrap();
+        assert_eq!(squash(body), squash(&reference), "{name}");
+        assert_eq!(parameter_count(&config), params, "{name}");
+        assert_eq!(
+            count,
+            format!(
+                "Total parameters: {}",
+                phi3::core::display::thousands(params)
+            ),
+            "{name}"
+        );
+        // The composition, built lazily: nothing allocated.
+        let model = phi3::models::phi3::build::<Cpu>(&config, &cpu()).unwrap();
+        assert_eq!(model.parameter_count(), params, "{name}");
+        assert_eq!(format!("{model}"), tree, "{name}");
+    }
+}
+
 #[test]
 fn loaded_model_prints_its_tree_and_counts_match_burn() {
     for name in ["mha", "gqa", "longrope"] {

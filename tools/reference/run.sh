@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates the oracle fixtures under tests/fixtures/: transformers' Phi3ForCausalLM and
 # LlamaForCausalLM (make_fixtures.py), GPT-2 and PyTorch's post-norm encoder layer
-# (make_parts_fixtures.py).
+# (make_parts_fixtures.py), and the six published Phi-3-family configs with transformers' print
+# and parameter count of each full-size model (make_family_prints.py).
 # The venv lives in the project's cache (~/.cache/phi3/venv-ref), never in the repository.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -13,3 +14,4 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" "$here/make_fixtures.py" --out "$root/tests/fixtures" "$@"
 "$venv/bin/python" "$here/make_parts_fixtures.py" --out "$root/tests/fixtures"
+"$venv/bin/python" "$here/make_family_prints.py"
