@@ -37,7 +37,7 @@ mod pipeline;
 pub use builder::DecoderBuilder;
 pub use error::{Phi3Error, Result};
 pub use generation::{Control, Generate, Generated, GenerationConfig, StopReason, Timings};
-pub use load::{CheckpointNames, LoadOptions, Pretrained, WeightStorage};
+pub use load::{CheckpointNames, GenerationDefaults, LoadOptions, Pretrained, WeightStorage};
 pub use models::{Phi3ForCausalLM, Phi3Model, model_tree, parameter_count};
 pub use pipeline::{TextGeneration, TextGenerationPipeline};
 

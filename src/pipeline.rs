@@ -11,7 +11,7 @@ use phi3_tokenizer::{ChatMessage, StreamDecoder, Tokenizer};
 
 use crate::error::{Phi3Error, Result};
 use crate::generation::{Control, Generate, GenerationConfig, StopReason, Timings};
-use crate::load::{LoadOptions, Pretrained};
+use crate::load::{GenerationDefaults, LoadOptions, Pretrained};
 use crate::models::Phi3ForCausalLM;
 
 /// What one prompt produced.
@@ -40,6 +40,7 @@ pub struct TextGenerationPipeline<B: Backend, M: CausalModel<B> = Phi3ForCausalL
     /// Its tokenizer.
     pub tokenizer: Tokenizer,
     sampler: Option<SamplerFactory>,
+    defaults: GenerationDefaults,
     _backend: PhantomData<B>,
 }
 
@@ -80,7 +81,8 @@ impl<B: Backend> TextGenerationPipeline<B> {
                     path.display()
                 ),
             })?;
-        Ok(Self::new(pretrained.load(options)?, tokenizer))
+        let defaults = pretrained.generation_defaults().clone();
+        Ok(Self::new(pretrained.load(options)?, tokenizer).with_defaults(defaults))
     }
 }
 
@@ -91,8 +93,24 @@ impl<B: Backend, M: CausalModel<B>> TextGenerationPipeline<B, M> {
             model,
             tokenizer,
             sampler: None,
+            defaults: GenerationDefaults::default(),
             _backend: PhantomData,
         }
+    }
+
+    /// Takes a checkpoint's generation defaults ([`Pretrained::generation_defaults`];
+    /// [`TextGenerationPipeline::load`] does this).
+    pub fn with_defaults(mut self, defaults: GenerationDefaults) -> Self {
+        self.defaults = defaults;
+        self
+    }
+
+    /// The [`GenerationConfig`] the checkpoint asks for (its sampling defaults and length, from
+    /// `generation_config.json`), the library's defaults elsewhere: start from it and set what
+    /// you want otherwise. Its stop tokens are the model's (`eos_token_ids: None`), which
+    /// already include the generation config's.
+    pub fn generation_config(&self) -> GenerationConfig {
+        self.defaults.generation_config()
     }
 
     /// Chooses tokens with samplers `make` builds (one per prompt) instead of the

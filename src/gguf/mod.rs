@@ -8,4 +8,4 @@ mod weights;
 
 pub use phi3_core::quant::{GgmlType, dequantize};
 pub use reader::{GgufFile, TensorInfo, Value};
-pub use weights::{GgufWeights, config_from_gguf, tokenizer_from_gguf};
+pub use weights::{GgufWeights, config_from_gguf, generation_defaults, tokenizer_from_gguf};

@@ -98,6 +98,24 @@ pub fn config_from_gguf(file: &GgufFile) -> Result<Phi3Config> {
     Ok(config)
 }
 
+/// The end-of-text ids llama.cpp's converter writes (`tokenizer.ggml.eos_token_id`, and the
+/// end-of-turn / end-of-message ids `eot_token_id`, `eom_token_id`: Phi-3's `<|end|>` is EOT),
+/// as the file's generation defaults: generation stops at any of them.
+pub fn generation_defaults(file: &GgufFile) -> crate::load::GenerationDefaults {
+    let ids: Vec<u32> = ["eos_token_id", "eot_token_id", "eom_token_id"]
+        .iter()
+        .filter_map(|k| file.get(&format!("tokenizer.ggml.{k}"))?.as_usize())
+        .map(|v| v as u32)
+        .collect();
+    crate::load::GenerationDefaults {
+        eos_token_id: match ids.len() {
+            0 => None,
+            _ => Some(TokenIds::Many(ids)),
+        },
+        ..Default::default()
+    }
+}
+
 /// The tokenizer described by the metadata (`tokenizer.ggml.*`).
 pub fn tokenizer_from_gguf(file: &GgufFile) -> Result<Tokenizer> {
     let strings = |k: &str| -> Option<Vec<String>> {

@@ -12,6 +12,7 @@
 //! ```
 
 mod fill;
+mod generation_config;
 mod names;
 mod safetensors;
 mod source;
@@ -25,6 +26,7 @@ use phi3_core::quant::GgmlType;
 use phi3_core::{ModelError, Phi3Config};
 use phi3_tokenizer::Tokenizer;
 
+pub use generation_config::{GENERATION_CONFIG, GenerationDefaults};
 pub use names::{CheckpointNames, LinearLayout};
 pub use safetensors::{Checkpoint, SHARD_INDEX, SINGLE_FILE};
 pub use source::WeightSource;
@@ -85,6 +87,7 @@ impl<B: Backend> LoadOptions<B> {
 /// composition's parameters, and its tokenizer when it ships one.
 pub struct Pretrained {
     config: Phi3Config,
+    generation: GenerationDefaults,
     names: CheckpointNames,
     weights: Box<dyn WeightSource>,
     tokenizer: TokenizerSource,
@@ -110,7 +113,9 @@ impl Pretrained {
                 .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
         {
             let file = Arc::new(GgufFile::open(path)?);
-            let config = config_from_gguf(&file)?;
+            let mut config = config_from_gguf(&file)?;
+            let generation = crate::gguf::generation_defaults(&file);
+            generation.merge_into(&mut config);
             let tokenizer = match file.get("tokenizer.ggml.model") {
                 Some(_) => TokenizerSource::Gguf(file.clone()),
                 None => TokenizerSource::None,
@@ -119,6 +124,7 @@ impl Pretrained {
                 names: phi3::names(&config),
                 weights: Box::new(GgufWeights::new(file, &config)),
                 config,
+                generation,
                 tokenizer,
             });
         }
@@ -128,7 +134,7 @@ impl Pretrained {
         let model_type = serde_json::from_str::<serde_json::Value>(&text)
             .ok()
             .and_then(|v| v.get("model_type")?.as_str().map(str::to_string));
-        let (config, names) = match model_type.as_deref() {
+        let (mut config, names) = match model_type.as_deref() {
             None | Some("phi3" | "llama") => {
                 let config = Phi3Config::from_file(&config_path)?;
                 let names = phi3::names(&config);
@@ -150,9 +156,12 @@ impl Pretrained {
             true => TokenizerSource::Dir(path.into()),
             false => TokenizerSource::None,
         };
+        let generation = GenerationDefaults::from_dir(path)?;
+        generation.merge_into(&mut config);
         Ok(Self {
             weights: Box::new(Checkpoint::open(path)?),
             config,
+            generation,
             names,
             tokenizer,
         })
@@ -167,6 +176,13 @@ impl Pretrained {
             TokenizerSource::Dir(dir) => Some(Tokenizer::from_dir(dir)?),
             TokenizerSource::None => None,
         })
+    }
+
+    /// What the checkpoint says about generating (`generation_config.json`, or a GGUF file's
+    /// end-of-text ids). Its stop ids are already in [`Self::config`]'s, so generation stops
+    /// there by default; [`GenerationDefaults::generation_config`] gives its sampling defaults.
+    pub fn generation_defaults(&self) -> &GenerationDefaults {
+        &self.generation
     }
 
     /// The checkpoint's config (to build a composition of its sizes).

@@ -15,3 +15,4 @@ fi
 "$venv/bin/python" "$here/make_fixtures.py" --out "$root/tests/fixtures" "$@"
 "$venv/bin/python" "$here/make_parts_fixtures.py" --out "$root/tests/fixtures"
 "$venv/bin/python" "$here/make_family_prints.py"
+"$venv/bin/python" "$here/make_chat_fixture.py"

@@ -41,10 +41,38 @@ pub enum TokenizerError {
 struct TokenizerConfig {
     #[serde(default)]
     chat_template: Option<ChatTemplateField>,
+    /// Tokens by id (transformers' `added_tokens_decoder`): Phi-3's published file adds its
+    /// special tokens 32000–32010 here.
+    #[serde(default)]
+    added_tokens_decoder: std::collections::BTreeMap<String, AddedEntry>,
+    /// `LlamaTokenizer` (Phi-3's): transformers rebuilds the pre-tokenization (below).
+    #[serde(default)]
+    tokenizer_class: Option<String>,
+    #[serde(default)]
+    legacy: Option<bool>,
+    #[serde(default)]
+    add_prefix_space: Option<bool>,
     #[serde(default)]
     bos_token: Option<TokenField>,
     #[serde(default)]
     eos_token: Option<TokenField>,
+}
+
+/// One token of `added_tokens_decoder`, with how it matches (`rstrip`: the whitespace after it
+/// belongs to it — Phi-3's `<|end|>` and `<|user|>` are so).
+#[derive(Debug, Clone, Deserialize)]
+struct AddedEntry {
+    content: String,
+    #[serde(default)]
+    special: bool,
+    #[serde(default)]
+    lstrip: bool,
+    #[serde(default)]
+    rstrip: bool,
+    #[serde(default)]
+    normalized: bool,
+    #[serde(default)]
+    single_word: bool,
 }
 
 /// `chat_template`: one template, or a list of named ones (the `default` is used).
@@ -128,6 +156,28 @@ impl Tokenizer {
             }
             tokenizer.bos_token = config.bos_token.map(|t| t.text().to_string());
             tokenizer.eos_token = config.eos_token.map(|t| t.text().to_string());
+            if matches!(
+                config.tokenizer_class.as_deref(),
+                Some("LlamaTokenizer" | "LlamaTokenizerFast")
+            ) {
+                tokenizer.llama_pre_tokenization(config.legacy, config.add_prefix_space);
+            }
+            let mut added = Vec::with_capacity(config.added_tokens_decoder.len());
+            for (id, entry) in config.added_tokens_decoder {
+                let id = id.parse::<u32>().map_err(|_| {
+                    load_error(
+                        &config_path,
+                        format!("added_tokens_decoder key {id:?} is not an id"),
+                    )
+                })?;
+                let token = tokenizers::AddedToken::from(entry.content, entry.special)
+                    .lstrip(entry.lstrip)
+                    .rstrip(entry.rstrip)
+                    .normalized(entry.normalized)
+                    .single_word(entry.single_word);
+                added.push((id, token));
+            }
+            tokenizer.add_tokens(&config_path, added)?;
         }
         let added_path = dir.join("added_tokens.json");
         if added_path.exists() {
@@ -136,31 +186,66 @@ impl Tokenizer {
         Ok(tokenizer)
     }
 
+    /// What transformers' `LlamaTokenizer` does to a `tokenizer.json` it loads, whatever that
+    /// file says: no normalizer, and a Metaspace pre-tokenizer that marks word starts with `▁` —
+    /// prepending one to the first piece of the text only, unless `legacy` is `true` (then to
+    /// every piece between special tokens) or `add_prefix_space` is `false` (then never).
+    /// Phi-3's published `tokenizer_config.json` has `legacy: false`: after `<|user|>` the text
+    /// `What` is the piece "What", not "▁What" (the published `tokenizer.json`'s own normalizer
+    /// would prepend one).
+    fn llama_pre_tokenization(&mut self, legacy: Option<bool>, add_prefix_space: Option<bool>) {
+        use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
+        let scheme = match (add_prefix_space.unwrap_or(true), legacy.unwrap_or(false)) {
+            (false, _) => PrependScheme::Never,
+            (true, true) => PrependScheme::Always,
+            (true, false) => PrependScheme::First,
+        };
+        self.inner
+            .with_normalizer(None::<tokenizers::NormalizerWrapper>)
+            .with_pre_tokenizer(Some(Metaspace::new('▁', scheme, false)));
+    }
+
     /// Adds the special tokens of an `added_tokens.json` (`{"<|end|>": 32007, ...}`) that the
-    /// vocabulary lacks. Each must land on its stated id.
+    /// vocabulary lacks.
     fn add_tokens_file(&mut self, path: &Path) -> Result<(), TokenizerError> {
         let text = std::fs::read_to_string(path).map_err(|e| load_error(path, e))?;
         let tokens: std::collections::BTreeMap<String, u32> =
             serde_json::from_str(&text).map_err(|e| load_error(path, e))?;
-        let mut by_id: Vec<(u32, String)> = tokens.into_iter().map(|(t, id)| (id, t)).collect();
-        by_id.sort();
-        for (id, token) in by_id {
-            match self.inner.token_to_id(&token) {
+        let added = tokens
+            .into_iter()
+            .map(|(t, id)| (id, tokenizers::AddedToken::from(t, true)))
+            .collect();
+        self.add_tokens(path, added)
+    }
+
+    /// Adds the tokens the vocabulary lacks, in order of id; each must land on its stated id, and
+    /// one the vocabulary has must have that id already (`path` names the file in errors).
+    fn add_tokens(
+        &mut self,
+        path: &Path,
+        mut tokens: Vec<(u32, tokenizers::AddedToken)>,
+    ) -> Result<(), TokenizerError> {
+        tokens.sort_by_key(|(id, _)| *id);
+        for (id, token) in tokens {
+            let content = token.content.clone();
+            match self.inner.token_to_id(&content) {
                 Some(existing) if existing == id => {}
                 Some(existing) => {
                     return Err(load_error(
                         path,
-                        format!("`{token}` is id {existing} in tokenizer.json, {id} here"),
+                        format!("`{content}` is id {existing} in tokenizer.json, {id} here"),
                     ));
                 }
                 None => {
-                    self.inner
-                        .add_special_tokens(&[tokenizers::AddedToken::from(token.clone(), true)]);
-                    let got = self.inner.token_to_id(&token);
+                    match token.special {
+                        true => self.inner.add_special_tokens(&[token]),
+                        false => self.inner.add_tokens(&[token]),
+                    };
+                    let got = self.inner.token_to_id(&content);
                     if got != Some(id) {
                         return Err(load_error(
                             path,
-                            format!("`{token}` should be id {id}, got {got:?}"),
+                            format!("`{content}` should be id {id}, got {got:?}"),
                         ));
                     }
                 }
