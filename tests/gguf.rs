@@ -197,6 +197,7 @@ fn phi3_and_llama_gguf_match_the_oracle() {
     for (gguf, source, tree_root) in [
         ("gguf/phi3-gqa.gguf", "gqa", "Phi3ForCausalLM("),
         ("gguf/llama.gguf", "llama", "LlamaForCausalLM("),
+        ("gguf/phi3-longrope.gguf", "longrope", "Phi3ForCausalLM("),
     ] {
         let model = Pretrained::open(fixture(gguf))
             .unwrap()
@@ -218,4 +219,18 @@ fn phi3_and_llama_gguf_match_the_oracle() {
             assert!(diff <= 1e-4, "{gguf}: logits max |Δ| = {diff:e}");
         }
     }
+}
+
+/// Rope data phi3 does not apply (Llama 3.1's `rope_freqs`) is a typed error naming the tensor,
+/// never a model that loads and computes plain RoPE.
+#[test]
+fn unsupported_rope_data_is_a_typed_error() {
+    use phi3::prelude::*;
+    let path = fixture("gguf/llama-rope-freqs.gguf");
+    let err = Pretrained::open(&path).err().expect("refused");
+    assert!(
+        matches!(&err, Phi3Error::Gguf { file, .. } if *file == path),
+        "{err}"
+    );
+    assert!(err.to_string().contains("rope_freqs"), "{err}");
 }

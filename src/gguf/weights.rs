@@ -79,7 +79,7 @@ pub fn config_from_gguf(file: &GgufFile) -> Result<Phi3Config> {
         max_position_embeddings: context,
         original_max_position_embeddings: original,
         rope_theta: float("rope.freq_base"),
-        rope_scaling: None::<RopeParameters>,
+        rope_scaling: rope_scaling(file, &arch)?,
         rope_parameters: None,
         partial_rotary_factor: partial,
         sliding_window: opt_int("attention.sliding_window").filter(|&w| w > 0),
@@ -96,6 +96,62 @@ pub fn config_from_gguf(file: &GgufFile) -> Result<Phi3Config> {
     };
     config.validate()?;
     Ok(config)
+}
+
+/// RoPE scaling as llama.cpp's converter writes it. LongRoPE (Phi-3-mini-128k, Phi-3-medium-128k,
+/// Phi-3.5-mini): the `rope_factors_long` / `rope_factors_short` tensors with
+/// `{arch}.rope.scaling.original_context_length` and `.attn_factor`. Any other rope data
+/// (Llama 3.1's `rope_freqs`, a lone factor list) is a typed error naming it: read as plain RoPE
+/// it would load without complaint and compute something else.
+fn rope_scaling(file: &GgufFile, arch: &str) -> Result<Option<RopeParameters>> {
+    let has = |name: &str| file.tensors.contains_key(name);
+    let (long, short) = ("rope_factors_long.weight", "rope_factors_short.weight");
+    if let Some(other) = file
+        .tensors
+        .keys()
+        .find(|n| n.starts_with("rope_") && *n != long && *n != short)
+    {
+        return Err(meta_err(
+            file,
+            format!(
+                "tensor {other} (rope data phi3 does not apply: only LongRoPE's \
+                 rope_factors_long / rope_factors_short) is not supported"
+            ),
+        ));
+    }
+    match (has(long), has(short)) {
+        (false, false) => return Ok(None),
+        (true, true) => {}
+        _ => {
+            return Err(meta_err(
+                file,
+                "LongRoPE needs both rope_factors_long and rope_factors_short".into(),
+            ));
+        }
+    }
+    let original = file
+        .get(&format!("{arch}.rope.scaling.original_context_length"))
+        .and_then(Value::as_usize)
+        .ok_or_else(|| {
+            meta_err(
+                file,
+                format!("rope_factors_* without {arch}.rope.scaling.original_context_length"),
+            )
+        })?;
+    let factors = |name: &str| -> Result<Vec<f64>> {
+        let (values, _) = file.tensor_f32(name)?;
+        Ok(values.into_iter().map(f64::from).collect())
+    };
+    Ok(Some(RopeParameters {
+        kind: Some("longrope".into()),
+        long_factor: Some(factors(long)?),
+        short_factor: Some(factors(short)?),
+        attention_factor: file
+            .get(&format!("{arch}.rope.scaling.attn_factor"))
+            .and_then(Value::as_f64),
+        original_max_position_embeddings: Some(original),
+        ..Default::default()
+    }))
 }
 
 /// The end-of-text ids llama.cpp's converter writes (`tokenizer.ggml.eos_token_id`, and the
@@ -319,7 +375,7 @@ impl WeightSource for GgufWeights {
             .file
             .tensors
             .keys()
-            // Rotary tables llama.cpp may store are recomputed from the metadata.
+            // LongRoPE's factor tensors went into the config at open (other rope data is refused).
             .filter(|n| !self.taken.contains(*n) && !n.starts_with("rope_"))
             .take(8)
             .cloned()
