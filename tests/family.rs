@@ -1,0 +1,86 @@
+//! The published Phi-3 family at tiny widths (tools/reference/make_family_fixtures.py): each
+//! configuration keeps what changes the computation — head_dim and the published LongRoPE factor
+//! lists, head ratios, partial rotary, sliding windows, `su`, tied embeddings, context lengths —
+//! and shrinks width and depth. Logits at every position and greedy tokens against transformers,
+//! with phi3's CPU kernels and on the naive reference kernel. Each test prints its line of
+//! docs/fidelity.md's table (`cargo test --release --test family -- --nocapture`).
+
+mod common;
+
+use common::{expected, fixture, max_abs_diff};
+use phi3::attention::AttentionKernel;
+use phi3::device::{Cpu, cpu};
+use phi3::prelude::*;
+
+fn check(name: &str) {
+    let fixture_name = format!("family/{name}");
+    let expected = expected(&fixture_name);
+    let loaded = Pretrained::open(fixture(&fixture_name))
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+        .load::<Cpu>(&LoadOptions::new(cpu()))
+        .unwrap();
+    let mut worst = 0f32;
+    for kernel in [AttentionKernel::Auto, AttentionKernel::Naive] {
+        let model = loaded.clone().map_attention(|a| a.with_kernel(kernel));
+        for case in &expected.cases {
+            let logits = model
+                .forward(model.input_ids(&case.input_ids).unwrap())
+                .unwrap();
+            let got: Vec<f32> = logits.into_data().to_vec().unwrap();
+            let diff = max_abs_diff(&got, &case.logits.concat());
+            worst = worst.max(diff);
+            assert!(diff <= 1e-4, "{name} ({kernel:?}): logits max |Δ| {diff:e}");
+        }
+        let config = GenerationConfig {
+            max_new_tokens: expected.greedy.new_ids.len(),
+            eos_token_ids: Some(vec![]),
+            ..Default::default()
+        };
+        let (out, _) = model
+            .generate(&expected.greedy.input_ids, &config, &mut |_, _| {
+                Control::Continue
+            })
+            .unwrap();
+        assert_eq!(out.new_ids, expected.greedy.new_ids, "{name} ({kernel:?})");
+    }
+    let c = &loaded.config;
+    eprintln!(
+        "| {name} | {} heads / {} kv × {} | {} | {} | {} | {:.1e} | equal ({} tokens) |",
+        c.num_attention_heads,
+        c.num_key_value_heads.unwrap_or(c.num_attention_heads),
+        c.hidden_size / c.num_attention_heads,
+        match c.rope().unwrap() {
+            phi3::core::RopeScaling::None => "none".to_string(),
+            phi3::core::RopeScaling::Linear { factor } => format!("linear {factor}"),
+            phi3::core::RopeScaling::LongRope { short_factor, .. } =>
+                format!("LongRoPE, {} + {} factors", short_factor.len(), short_factor.len()),
+        },
+        c.sliding_window.map_or("none".into(), |w| w.to_string()),
+        match (c.partial_rotary_factor, c.tie_word_embeddings) {
+            (Some(p), true) => format!("partial {p}, tied"),
+            (Some(p), false) => format!("partial {p}"),
+            (None, true) => "tied".into(),
+            (None, false) => "—".into(),
+        },
+        worst,
+        expected.greedy.new_ids.len(),
+    );
+}
+
+macro_rules! family {
+    ($($test:ident => $name:literal),* $(,)?) => {$(
+        #[test]
+        fn $test() {
+            check($name);
+        }
+    )*};
+}
+
+family!(
+    phi_3_mini_4k => "phi-3-mini-4k-instruct",
+    phi_3_mini_128k => "phi-3-mini-128k-instruct",
+    phi_3_medium_4k => "phi-3-medium-4k-instruct",
+    phi_3_medium_128k_su => "phi-3-medium-128k-instruct",
+    phi_3_5_mini => "phi-3.5-mini-instruct",
+    phi_4_mini => "phi-4-mini-instruct",
+);
