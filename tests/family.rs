@@ -52,8 +52,11 @@ fn check(name: &str) {
         match c.rope().unwrap() {
             phi3::core::RopeScaling::None => "none".to_string(),
             phi3::core::RopeScaling::Linear { factor } => format!("linear {factor}"),
-            phi3::core::RopeScaling::LongRope { short_factor, .. } =>
-                format!("LongRoPE, {} + {} factors", short_factor.len(), short_factor.len()),
+            phi3::core::RopeScaling::LongRope { short_factor, .. } => format!(
+                "LongRoPE, {} + {} factors",
+                short_factor.len(),
+                short_factor.len()
+            ),
         },
         c.sliding_window.map_or("none".into(), |w| w.to_string()),
         match (c.partial_rotary_factor, c.tie_word_embeddings) {

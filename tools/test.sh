@@ -19,7 +19,8 @@ echo "== the same numeric tests on Burn's generic path (phi3's CPU kernels off) 
 # Every fast kernel is tested equal to the Burn ops it replaces; this runs the whole models
 # both ways, so an oracle or SmolLM2 figure cannot depend on which path ran.
 PHI3_GENERIC=1 cargo test --release --test oracle --test smollm2 --test references \
-    --test gguf --test quantized --test half --test variants --test generation --test long_context
+    --test gguf --test quantized --test half --test variants --test generation --test long_context \
+    --test family --test gguf_converted
 
 echo "== the cuda feature compiles here (no GPU or CUDA toolkit needed) =="
 cargo build --features cuda

@@ -19,3 +19,4 @@ fi
 "$venv/bin/python" "$here/make_chat_fixture.py"
 "$venv/bin/python" "$here/make_long_fixtures.py"
 "$venv/bin/python" "$here/make_gguf_fixture.py"
+"$venv/bin/python" "$here/convert_with_llama_cpp.py" "${LLAMA_CPP_DIR:-$HOME/.cache/phi3/llama.cpp-src}"

@@ -1,0 +1,88 @@
+//! GGUF files written by llama.cpp's own converter (tools/reference/convert_with_llama_cpp.py:
+//! `convert_hf_to_gguf.py`'s `Phi3MiniModel` and `LlamaModel` untouched but for the vocabulary
+//! step) from the oracle fixtures: logits at every position and greedy tokens equal
+//! transformers'. A disagreement between our reading of the format and llama.cpp's would fail
+//! here, where our own fixture writer (tests/gguf.rs) could share our mistake.
+
+mod common;
+
+use common::{expected, fixture, max_abs_diff};
+use phi3::device::{Cpu, cpu};
+use phi3::prelude::*;
+
+#[test]
+fn llama_cpp_converted_files_match_transformers() {
+    for (file, source) in [
+        ("gqa", "gqa"),
+        ("longrope", "longrope"),
+        ("llama", "llama"),
+        ("phi-3-mini-4k-instruct", "family/phi-3-mini-4k-instruct"),
+        ("phi-3.5-mini-instruct", "family/phi-3.5-mini-instruct"),
+        ("phi-4-mini-instruct", "family/phi-4-mini-instruct"),
+    ] {
+        let path = fixture(&format!("gguf/converted/{file}.gguf"));
+        let model = Pretrained::open(&path)
+            .unwrap_or_else(|e| panic!("{file}: {e}"))
+            .load::<Cpu>(&LoadOptions::new(cpu()))
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        let oracle = expected(source);
+        let mut worst = 0f32;
+        for case in &oracle.cases {
+            let logits = model
+                .forward(model.input_ids(&case.input_ids).unwrap())
+                .unwrap();
+            let got: Vec<f32> = logits.into_data().to_vec().unwrap();
+            worst = worst.max(max_abs_diff(&got, &case.logits.concat()));
+        }
+        eprintln!("{file}.gguf (llama.cpp's converter): logits max |Δ| {worst:.2e}");
+        assert!(worst <= 1e-4, "{file}: logits max |Δ| {worst:e}");
+        let config = GenerationConfig {
+            max_new_tokens: oracle.greedy.new_ids.len(),
+            eos_token_ids: Some(vec![]),
+            ..Default::default()
+        };
+        let (out, _) = model
+            .generate(&oracle.greedy.input_ids, &config, &mut |_, _| {
+                Control::Continue
+            })
+            .unwrap();
+        assert_eq!(out.new_ids, oracle.greedy.new_ids, "{file}");
+    }
+}
+
+/// The converter's Q8_0 (gguf-py's reference quantizer) read as stored, against phi3 quantizing
+/// the same f32 weights to Q8_0 at load: the same blocks, so the same logits; and still the
+/// oracle's argmax at every position.
+#[test]
+fn llama_cpp_q8_0_equals_phi3_quantizing_the_same_weights() {
+    use phi3::core::quant::GgmlType;
+    let stored = Pretrained::open(fixture("gguf/converted/gqa.q8_0.gguf"))
+        .unwrap()
+        .load::<Cpu>(&LoadOptions::new(cpu()))
+        .unwrap();
+    let ours = Pretrained::open(fixture("gqa"))
+        .unwrap()
+        .load::<Cpu>(&LoadOptions::new(cpu()).quantized(GgmlType::Q8_0))
+        .unwrap();
+    assert!(stored.model.layers[0].self_attn.qkv_proj.is_quantized());
+    let oracle = expected("gqa");
+    for case in &oracle.cases {
+        let run = |m: &Phi3ForCausalLM<Cpu>| -> Vec<f32> {
+            m.forward(m.input_ids(&case.input_ids).unwrap())
+                .unwrap()
+                .into_data()
+                .to_vec()
+                .unwrap()
+        };
+        let (a, b) = (run(&stored), run(&ours));
+        let diff = max_abs_diff(&a, &b);
+        eprintln!("gqa.q8_0.gguf vs phi3's own Q8_0: logits max |Δ| {diff:.2e}");
+        assert!(diff <= 1e-5, "logits max |Δ| {diff:e}");
+        let vocab = stored.config.vocab_size;
+        let argmax: Vec<u32> = a
+            .chunks(vocab)
+            .map(|row| phi3::sampling::argmax(row).unwrap())
+            .collect();
+        assert_eq!(argmax, case.argmax);
+    }
+}
