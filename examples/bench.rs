@@ -14,8 +14,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use phi3::burn::tensor::{DType, Int, Tensor, TensorData};
-use phi3::core::quant::GgmlType;
+use phi3::burn::tensor::{Int, Tensor, TensorData};
 use phi3::device::{Cpu, cpu};
 use phi3::prelude::*;
 use phi3::{ModelError, Positions};
@@ -137,23 +136,7 @@ fn run(args: Args) -> Result<(), Phi3Error> {
             .ok();
     }
     let options = LoadOptions::<Cpu>::new(cpu());
-    let options = match args.dtype.as_str() {
-        "f32" => options.dtype(DType::F32),
-        "f16" => options.dtype(DType::F16),
-        "bf16" => options.dtype(DType::BF16),
-        "q8_0" => options.quantized(GgmlType::Q8_0),
-        "q4_0" => options.quantized(GgmlType::Q4_0),
-        "q4_1" => options.quantized(GgmlType::Q4_1),
-        "stored" => options,
-        other => {
-            return Err(Phi3Error::InvalidOption {
-                option: "dtype",
-                message: format!(
-                    "is {other:?}, expected f32, f16, bf16, q8_0, q4_0, q4_1 or stored"
-                ),
-            });
-        }
-    };
+    let options = options.storage(args.dtype.parse()?);
     let file_bytes = file_size(&args.model);
     let start = Instant::now();
     let model = Pretrained::open(&args.model)?.load(&options)?;

@@ -5,7 +5,12 @@
 //! cargo run --release --example generate -- --model DIR --prompt "The capital of France is" --greedy
 //! cargo run --release --example generate -- --model DIR --prompt "Tell me a joke" --chat \
 //!     --temperature 0.7 --top-p 0.9 --seed 1 --json
+//! cargo run --release --example generate -- --model FILE.gguf --prompt "List three colours:" \
+//!     --repetition-penalty 1.3 --min-p 0.05 --stop "\n\n" --dtype stored
 //! ```
+//!
+//! Generation starts from the checkpoint's own defaults (`generation_config.json`: stop tokens,
+//! sampling settings); every option given here wins over them.
 //!
 //! `--model` takes a checkpoint directory or a `.gguf` file. `--prompt` and `--chat` need a
 //! tokenizer: the directory's `tokenizer.json`, the GGUF metadata, or `--tokenizer DIR`; `--ids`
@@ -18,7 +23,6 @@ use std::process::ExitCode;
 use clap::Parser;
 use phi3::device::{Cpu, cpu};
 use phi3::prelude::*;
-use phi3::sampling::SamplerConfig;
 use phi3::tokenizer::{ChatMessage, Tokenizer};
 
 #[derive(Parser)]
@@ -36,11 +40,11 @@ struct Args {
     /// Prompt token ids, comma-separated (no tokenizer needed).
     #[arg(long, value_delimiter = ',')]
     ids: Option<Vec<u32>>,
-    /// Tokens to generate at most.
-    #[arg(long, default_value_t = 50)]
-    max_new_tokens: usize,
+    /// Tokens to generate at most (default: the checkpoint's `max_new_tokens`, else 50).
+    #[arg(long)]
+    max_new_tokens: Option<usize>,
     /// Greedy decoding (the default unless a sampling option is given).
-    #[arg(long, conflicts_with_all = ["temperature", "top_k", "top_p"])]
+    #[arg(long, conflicts_with_all = ["temperature", "top_k", "top_p", "min_p"])]
     greedy: bool,
     /// Sampling temperature (turns sampling on).
     #[arg(long)]
@@ -51,6 +55,21 @@ struct Args {
     /// Top-p (turns sampling on).
     #[arg(long)]
     top_p: Option<f32>,
+    /// Min-p: keep tokens at least this fraction of the likeliest one's probability (turns
+    /// sampling on).
+    #[arg(long)]
+    min_p: Option<f32>,
+    /// Repetition penalty (transformers' CTRL-style: > 1 discourages repeats; greedy stays
+    /// greedy).
+    #[arg(long)]
+    repetition_penalty: Option<f32>,
+    /// Stop when the generated text contains this string (repeatable; with --prompt).
+    #[arg(long, requires = "prompt")]
+    stop: Vec<String>,
+    /// How the weights are held: f32, f16, bf16, q8_0, q4_0, q4_1 (quantized at load) or stored
+    /// (as the file holds them: a GGUF's blocks kept).
+    #[arg(long, default_value = "f32")]
+    dtype: String,
     /// RNG seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -68,23 +87,26 @@ struct Args {
 fn run(args: Args) -> Result<(), Phi3Error> {
     let pretrained = Pretrained::open(&args.model)?;
     let own_tokenizer = pretrained.tokenizer()?;
-    let model = pretrained.load::<Cpu>(&LoadOptions::new(cpu()))?;
-    let do_sample = !args.greedy
-        && (args.temperature.is_some() || args.top_k.is_some() || args.top_p.is_some());
-    let config = GenerationConfig {
-        max_new_tokens: args.max_new_tokens,
-        sampling: SamplerConfig {
-            do_sample,
-            temperature: args.temperature.unwrap_or(1.0),
-            top_k: args.top_k,
-            top_p: args.top_p,
-            seed: args.seed,
-            ..Default::default()
-        },
-        use_cache: !args.no_cache,
-        return_full_text: false,
-        ..Default::default()
-    };
+    // The checkpoint's defaults first; what is given on the command line wins.
+    let mut config = pretrained.generation_defaults().generation_config();
+    let options = LoadOptions::new(cpu()).storage(args.dtype.parse()?);
+    let model = pretrained.load::<Cpu>(&options)?;
+    let sampling = &mut config.sampling;
+    let samples = args.temperature.is_some()
+        || args.top_k.is_some()
+        || args.top_p.is_some()
+        || args.min_p.is_some();
+    sampling.do_sample = !args.greedy && (samples || sampling.do_sample);
+    sampling.temperature = args.temperature.unwrap_or(sampling.temperature);
+    sampling.top_k = args.top_k.or(sampling.top_k);
+    sampling.top_p = args.top_p.or(sampling.top_p);
+    sampling.min_p = args.min_p.or(sampling.min_p);
+    sampling.repetition_penalty = args.repetition_penalty.or(sampling.repetition_penalty);
+    sampling.seed = args.seed;
+    config.max_new_tokens = args.max_new_tokens.unwrap_or(config.max_new_tokens);
+    config.use_cache = !args.no_cache;
+    config.return_full_text = false;
+    config.stop_strings = args.stop.clone();
     let mut stdout = std::io::stdout();
     let json = args.json;
     let mut print = |text: &str| {

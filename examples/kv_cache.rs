@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release --example kv_cache                      # random-weight model, see below
-//! cargo run --release --example kv_cache -- --model DIR       # a checkpoint
+//! cargo run --release --example kv_cache -- --model DIR       # a checkpoint (or a .gguf file)
 //! ```
 //!
 //! Without a checkpoint it builds a random-weight Phi-3 of about 150M parameters (Phi-3's
@@ -22,7 +22,7 @@ use phi3::prelude::*;
 #[derive(Parser)]
 #[command(about = "Generation with and without the KV cache, timed")]
 struct Args {
-    /// Checkpoint directory (default: a random-weight model).
+    /// Checkpoint directory or `.gguf` file (default: a random-weight model).
     #[arg(long)]
     model: Option<PathBuf>,
     /// Tokens to generate.

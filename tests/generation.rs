@@ -349,3 +349,35 @@ fn a_failing_text_callback_stops_the_pipeline_with_its_error() {
     );
     assert_eq!(pieces, 1, "no text is produced after the callback fails");
 }
+
+/// Greedy decoding with a repetition penalty (> 1 and < 1) equals transformers' greedy
+/// `generate(repetition_penalty=...)` (tools/reference/make_repetition_fixture.py): the penalty
+/// covers the prompt and the generated tokens, as transformers' processor does.
+#[test]
+fn repetition_penalty_matches_transformers_greedy() {
+    #[derive(serde::Deserialize)]
+    struct Fixture {
+        input_ids: Vec<u32>,
+        new_ids: std::collections::BTreeMap<String, Vec<u32>>,
+    }
+    let fixture: Fixture = serde_json::from_str(
+        &std::fs::read_to_string(fixture("gqa").join("repetition_penalty.json")).unwrap(),
+    )
+    .unwrap();
+    let model = load("gqa");
+    for (penalty, want) in &fixture.new_ids {
+        let config = GenerationConfig {
+            max_new_tokens: want.len(),
+            eos_token_ids: Some(vec![]),
+            sampling: SamplerConfig {
+                repetition_penalty: Some(penalty.parse().unwrap()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let (out, _) = model
+            .generate(&fixture.input_ids, &config, &mut |_, _| Control::Continue)
+            .unwrap();
+        assert_eq!(&out.new_ids, want, "repetition_penalty {penalty}");
+    }
+}

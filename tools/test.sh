@@ -22,6 +22,9 @@ PHI3_GENERIC=1 cargo test --release --test oracle --test smollm2 --test referenc
     --test gguf --test quantized --test half --test variants --test generation --test long_context \
     --test family --test gguf_converted
 
+echo "== the benches compile, so they cannot rot (cargo bench --no-run) =="
+cargo bench --no-run
+
 echo "== the cuda feature compiles here (no GPU or CUDA toolkit needed) =="
 cargo build --features cuda
 # ... and asking for the CUDA device without a driver is a typed error, not a panic.

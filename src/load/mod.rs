@@ -51,6 +51,32 @@ pub enum WeightStorage {
     Quantized(GgmlType),
 }
 
+impl std::str::FromStr for WeightStorage {
+    type Err = Phi3Error;
+
+    /// The command-line spelling the examples take: `f32`, `f16`, `bf16` (floats), `q8_0`,
+    /// `q4_0`, `q4_1` (quantized at load) or `stored` (as the file holds them).
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "f32" => Self::Float(DType::F32),
+            "f16" => Self::Float(DType::F16),
+            "bf16" => Self::Float(DType::BF16),
+            "q8_0" => Self::Quantized(GgmlType::Q8_0),
+            "q4_0" => Self::Quantized(GgmlType::Q4_0),
+            "q4_1" => Self::Quantized(GgmlType::Q4_1),
+            "stored" => Self::AsStored,
+            other => {
+                return Err(Phi3Error::InvalidOption {
+                    option: "dtype",
+                    message: format!(
+                        "is {other:?}, expected f32, f16, bf16, q8_0, q4_0, q4_1 or stored"
+                    ),
+                });
+            }
+        })
+    }
+}
+
 /// Where and how loaded weights are stored.
 #[derive(Debug, Clone)]
 pub struct LoadOptions<B: Backend> {
@@ -73,6 +99,12 @@ impl<B: Backend> LoadOptions<B> {
     /// The same options with matrices stored as floats of `dtype`.
     pub fn dtype(mut self, dtype: DType) -> Self {
         self.storage = WeightStorage::Float(dtype);
+        self
+    }
+
+    /// The same options with matrices stored as `storage` says.
+    pub fn storage(mut self, storage: WeightStorage) -> Self {
+        self.storage = storage;
         self
     }
 

@@ -9,8 +9,10 @@ cannot download. `set_vocab` is replaced by one that writes the first `vocab_siz
 test tokenizer (the Llama-2 vocabulary; tests/fixtures/tokenizer/tokenizer.json) with
 SentencePiece's token types, as the converter's own `_set_vocab_sentencepiece` would lay them out.
 
-Usage: convert_with_llama_cpp.py LLAMA_CPP_DIR   (the sdist's vendor/llama.cpp; venv:
-tools/reference/requirements.txt)
+Usage: convert_with_llama_cpp.py LLAMA_CPP_DIR   (venv: tools/reference/requirements.txt)
+LLAMA_CPP_DIR is the sdist's vendor/llama.cpp: `tar xzf llama_cpp_python-0.3.36.tar.gz` of the
+file PyPI serves (`pip download llama-cpp-python==0.3.36 --no-binary :all: --no-deps` fetches
+and unpacks it before trying to build it).
 """
 
 import json

@@ -20,3 +20,4 @@ fi
 "$venv/bin/python" "$here/make_long_fixtures.py"
 "$venv/bin/python" "$here/make_gguf_fixture.py"
 "$venv/bin/python" "$here/convert_with_llama_cpp.py" "${LLAMA_CPP_DIR:-$HOME/.cache/phi3/llama.cpp-src}"
+"$venv/bin/python" "$here/make_repetition_fixture.py"
