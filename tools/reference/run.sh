@@ -21,3 +21,5 @@ fi
 "$venv/bin/python" "$here/make_gguf_fixture.py"
 "$venv/bin/python" "$here/convert_with_llama_cpp.py" "${LLAMA_CPP_DIR:-$HOME/.cache/phi3/llama.cpp-src}"
 "$venv/bin/python" "$here/make_repetition_fixture.py"
+# llama.cpp's quantizer runs from the venv of tools/compare (it has llama-cpp-python).
+"${PHI3_CACHE:-$HOME/.cache/phi3}/venv-compare/bin/python" "$here/quantize_with_llama_cpp.py"
