@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{expected, fixture, max_abs_diff};
+use common::{all_logits, expected, fixture, greedy, max_abs_diff};
 use phi3::attention::AttentionKernel;
 use phi3::device::{Cpu, cpu};
 use phi3::prelude::*;
@@ -23,25 +23,13 @@ fn check(name: &str) {
     for kernel in [AttentionKernel::Auto, AttentionKernel::Naive] {
         let model = loaded.clone().map_attention(|a| a.with_kernel(kernel));
         for case in &expected.cases {
-            let logits = model
-                .forward(model.input_ids(&case.input_ids).unwrap())
-                .unwrap();
-            let got: Vec<f32> = logits.into_data().to_vec().unwrap();
-            let diff = max_abs_diff(&got, &case.logits.concat());
+            let diff = max_abs_diff(&all_logits(&model, &case.input_ids), &case.logits.concat());
             worst = worst.max(diff);
             assert!(diff <= 1e-4, "{name} ({kernel:?}): logits max |Δ| {diff:e}");
         }
-        let config = GenerationConfig {
-            max_new_tokens: expected.greedy.new_ids.len(),
-            eos_token_ids: Some(vec![]),
-            ..Default::default()
-        };
-        let (out, _) = model
-            .generate(&expected.greedy.input_ids, &config, &mut |_, _| {
-                Control::Continue
-            })
-            .unwrap();
-        assert_eq!(out.new_ids, expected.greedy.new_ids, "{name} ({kernel:?})");
+        let g = &expected.greedy;
+        let new_ids = greedy(&model, &g.input_ids, g.new_ids.len());
+        assert_eq!(new_ids, g.new_ids, "{name} ({kernel:?})");
     }
     let c = &loaded.config;
     eprintln!(

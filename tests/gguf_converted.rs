@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{expected, fixture, max_abs_diff};
+use common::{all_logits, expected, fixture, greedy, max_abs_diff};
 use phi3::device::{Cpu, cpu};
 use phi3::prelude::*;
 
@@ -28,25 +28,17 @@ fn llama_cpp_converted_files_match_transformers() {
         let oracle = expected(source);
         let mut worst = 0f32;
         for case in &oracle.cases {
-            let logits = model
-                .forward(model.input_ids(&case.input_ids).unwrap())
-                .unwrap();
-            let got: Vec<f32> = logits.into_data().to_vec().unwrap();
+            let got = all_logits(&model, &case.input_ids);
             worst = worst.max(max_abs_diff(&got, &case.logits.concat()));
         }
         eprintln!("{file}.gguf (llama.cpp's converter): logits max |Δ| {worst:.2e}");
         assert!(worst <= 1e-4, "{file}: logits max |Δ| {worst:e}");
-        let config = GenerationConfig {
-            max_new_tokens: oracle.greedy.new_ids.len(),
-            eos_token_ids: Some(vec![]),
-            ..Default::default()
-        };
-        let (out, _) = model
-            .generate(&oracle.greedy.input_ids, &config, &mut |_, _| {
-                Control::Continue
-            })
-            .unwrap();
-        assert_eq!(out.new_ids, oracle.greedy.new_ids, "{file}");
+        let g = &oracle.greedy;
+        assert_eq!(
+            greedy(&model, &g.input_ids, g.new_ids.len()),
+            g.new_ids,
+            "{file}"
+        );
     }
 }
 
@@ -67,14 +59,10 @@ fn llama_cpp_q8_0_equals_phi3_quantizing_the_same_weights() {
     assert!(stored.model.layers[0].self_attn.qkv_proj.is_quantized());
     let oracle = expected("gqa");
     for case in &oracle.cases {
-        let run = |m: &Phi3ForCausalLM<Cpu>| -> Vec<f32> {
-            m.forward(m.input_ids(&case.input_ids).unwrap())
-                .unwrap()
-                .into_data()
-                .to_vec()
-                .unwrap()
-        };
-        let (a, b) = (run(&stored), run(&ours));
+        let (a, b) = (
+            all_logits(&stored, &case.input_ids),
+            all_logits(&ours, &case.input_ids),
+        );
         let diff = max_abs_diff(&a, &b);
         eprintln!("gqa.q8_0.gguf vs phi3's own Q8_0: logits max |Δ| {diff:.2e}");
         assert!(diff <= 1e-5, "logits max |Δ| {diff:e}");
@@ -96,13 +84,6 @@ fn llama_cpp_q8_0_equals_phi3_quantizing_the_same_weights() {
 #[test]
 fn llama_cpp_quantized_files_read_as_llama_cpp_wrote_them() {
     let oracle = expected("gqa");
-    let logits = |m: &Phi3ForCausalLM<Cpu>, ids: &[u32]| -> Vec<f32> {
-        m.forward(m.input_ids(ids).unwrap())
-            .unwrap()
-            .into_data()
-            .to_vec()
-            .unwrap()
-    };
     let open = |name: &str, options: LoadOptions<Cpu>| {
         Pretrained::open(fixture(&format!("gguf/converted/gqa.{name}.gguf")))
             .unwrap()
@@ -111,7 +92,7 @@ fn llama_cpp_quantized_files_read_as_llama_cpp_wrote_them() {
     };
     let f16 = open("f16", LoadOptions::new(cpu()));
     for case in &oracle.cases {
-        let got = logits(&f16, &case.input_ids);
+        let got = all_logits(&f16, &case.input_ids);
         let diff = max_abs_diff(&got, &case.logits.concat());
         eprintln!("gqa.f16.gguf: logits max |Δ| {diff:.2e}");
         assert!(diff <= 2e-2, "f16: {diff:e}");
@@ -133,8 +114,8 @@ fn llama_cpp_quantized_files_read_as_llama_cpp_wrote_them() {
         );
         for case in &oracle.cases {
             let diff = max_abs_diff(
-                &logits(&stored, &case.input_ids),
-                &logits(&dequantized, &case.input_ids),
+                &all_logits(&stored, &case.input_ids),
+                &all_logits(&dequantized, &case.input_ids),
             );
             eprintln!("gqa.{name}.gguf: as stored vs dequantized, logits max |Δ| {diff:.2e}");
             assert!(diff <= 0.25, "{name}: {diff:e}");

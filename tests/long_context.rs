@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::fixture;
+use common::{fixture, greedy};
 use phi3::device::{Cpu, cpu};
 use phi3::prelude::*;
 use serde::Deserialize;
@@ -53,20 +53,8 @@ fn check(name: &str) {
             source.display()
         );
 
-        let config = GenerationConfig {
-            max_new_tokens: expected.new_ids.len(),
-            eos_token_ids: Some(vec![]),
-            ..Default::default()
-        };
-        let (out, _) = model
-            .generate(ids, &config, &mut |_, _| Control::Continue)
-            .unwrap();
-        assert_eq!(
-            out.new_ids,
-            expected.new_ids,
-            "{name} ({})",
-            source.display()
-        );
+        let new_ids = greedy(&model, ids, expected.new_ids.len());
+        assert_eq!(new_ids, expected.new_ids, "{name} ({})", source.display());
     }
 }
 

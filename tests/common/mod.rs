@@ -74,3 +74,28 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max)
 }
+
+/// The logits at every position of `ids`, row after row.
+pub fn all_logits(model: &Phi3ForCausalLM<Cpu>, ids: &[u32]) -> Vec<f32> {
+    model
+        .forward(model.input_ids(ids).unwrap())
+        .unwrap()
+        .into_data()
+        .to_vec()
+        .unwrap()
+}
+
+/// `n` greedy tokens after `prompt`, with the KV cache and no stop tokens (as the oracles
+/// recorded them).
+pub fn greedy(model: &Phi3ForCausalLM<Cpu>, prompt: &[u32], n: usize) -> Vec<u32> {
+    let config = GenerationConfig {
+        max_new_tokens: n,
+        eos_token_ids: Some(vec![]),
+        ..Default::default()
+    };
+    model
+        .generate(prompt, &config, &mut |_, _| Control::Continue)
+        .unwrap()
+        .0
+        .new_ids
+}
