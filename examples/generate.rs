@@ -21,7 +21,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use phi3::device::{Cpu, cpu};
+use phi3::burn::tensor::backend::Backend;
+
+#[path = "common/mod.rs"]
+mod common;
 use phi3::prelude::*;
 use phi3::tokenizer::{ChatMessage, Tokenizer};
 
@@ -70,6 +73,10 @@ struct Args {
     /// (as the file holds them: a GGUF's blocks kept).
     #[arg(long, default_value = "f32")]
     dtype: String,
+    /// The backend and device: cpu (Burn's Flex), wgpu (cubecl on Vulkan; needs the `wgpu`
+    /// feature), cuda or cuda:N (needs `cuda`).
+    #[arg(long, default_value = "cpu")]
+    device: String,
     /// RNG seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -84,13 +91,13 @@ struct Args {
     json: bool,
 }
 
-fn run(args: Args) -> Result<(), Phi3Error> {
+fn run<B: Backend>(args: Args, device: B::Device) -> Result<(), Phi3Error> {
     let pretrained = Pretrained::open(&args.model)?;
     let own_tokenizer = pretrained.tokenizer()?;
     // The checkpoint's defaults first; what is given on the command line wins.
     let mut config = pretrained.generation_defaults().generation_config();
-    let options = LoadOptions::new(cpu()).storage(args.dtype.parse()?);
-    let model = pretrained.load::<Cpu>(&options)?;
+    let options = LoadOptions::<B>::new(device).storage(args.dtype.parse()?);
+    let model = pretrained.load::<B>(&options)?;
     let sampling = &mut config.sampling;
     let samples = args.temperature.is_some()
         || args.top_k.is_some()
@@ -183,8 +190,14 @@ fn run(args: Args) -> Result<(), Phi3Error> {
     Ok(())
 }
 
+/// Runs on the backend `--device` names.
+fn dispatch(args: Args) -> Result<(), Phi3Error> {
+    let device: common::Device = args.device.parse()?;
+    on_device!(device, run(args))
+}
+
 fn main() -> ExitCode {
-    match run(Args::parse()) {
+    match dispatch(Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

@@ -22,6 +22,25 @@ PHI3_GENERIC=1 cargo test --release --test oracle --test smollm2 --test referenc
     --test gguf --test quantized --test half --test variants --test generation --test long_context \
     --test family --test gguf_converted
 
+echo "== Burn's GPU stack (wgpu: cubecl kernels, fusion, autotune) on Mesa's lavapipe Vulkan device =="
+# lavapipe runs Vulkan on the CPU, so the GPU code path is exercised on every run without a GPU.
+if ! ls /usr/share/vulkan/icd.d/lvp_icd*.json > /dev/null 2>&1; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get install -y -q mesa-vulkan-drivers > /dev/null \
+    || { $sudo apt-get update -q > /dev/null && $sudo apt-get install -y -q mesa-vulkan-drivers > /dev/null; }
+fi
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
+cargo test --release --features wgpu --test wgpu
+# ... and one example end to end on it: transformers' greedy tokens from the wgpu device.
+ids="$(python3 -c 'import json; print(",".join(map(str, json.load(open("tests/fixtures/gqa/expected.json"))["greedy"]["input_ids"])))')"
+cargo run --release -q --features wgpu --example generate -- --device wgpu --model tests/fixtures/gqa \
+    --ids "$ids" --max-new-tokens 8 --json \
+  | python3 -c 'import json, sys
+got = json.load(sys.stdin)["new_ids"]
+want = json.load(open("tests/fixtures/gqa/expected.json"))["greedy"]["new_ids"][:8]
+assert got == want, (got, want)
+print("generate --device wgpu: transformers'"'"' greedy tokens", got)'
+
 echo "== the benches compile, so they cannot rot (cargo bench --no-run) =="
 cargo bench --no-run
 

@@ -13,6 +13,16 @@ pub type Cpu = burn::backend::Flex;
 #[cfg(feature = "cuda")]
 pub type Cuda = burn::backend::Cuda<f32, i32>;
 
+/// Burn's wgpu backend (cubecl on Vulkan, Metal or DX12), f32.
+#[cfg(feature = "wgpu")]
+pub type Wgpu = burn::backend::Wgpu<f32, i32>;
+
+/// The default wgpu device (the first adapter: a GPU, or Mesa's lavapipe on the CPU).
+#[cfg(feature = "wgpu")]
+pub fn wgpu() -> burn::tensor::Device<Wgpu> {
+    Default::default()
+}
+
 /// Burn's deprecated NdArray CPU backend (kept for comparison benchmarks only).
 #[cfg(feature = "ndarray")]
 pub type NdArray = burn::backend::NdArray<f32>;
