@@ -14,8 +14,11 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
+use phi3::burn::tensor::backend::Backend;
 use phi3::burn::tensor::{Int, Tensor, TensorData};
-use phi3::device::{Cpu, cpu};
+
+#[path = "common/mod.rs"]
+mod common;
 use phi3::prelude::*;
 use phi3::{ModelError, Positions};
 
@@ -35,6 +38,10 @@ struct Args {
     /// Tokens to generate in the decode test.
     #[arg(short = 'n', default_value_t = 100)]
     new_tokens: usize,
+    /// The backend and device: cpu (Burn's Flex), wgpu (needs the `wgpu` feature), cuda or
+    /// cuda:N (needs `cuda`).
+    #[arg(long, default_value = "cpu")]
+    device: String,
     /// Worker threads (rayon's global pool, which Flex's gemm uses).
     #[arg(long)]
     threads: Option<usize>,
@@ -73,7 +80,7 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
-fn ids(model: &impl CausalModel<Cpu>, n: usize, seed: u64) -> Vec<u32> {
+fn ids<B: Backend>(model: &impl CausalModel<B>, n: usize, seed: u64) -> Vec<u32> {
     // A fixed pseudo-random prompt (no tokenizer in the timed path).
     let vocab = model.config().vocab_size as u64;
     (0..n as u64)
@@ -81,17 +88,17 @@ fn ids(model: &impl CausalModel<Cpu>, n: usize, seed: u64) -> Vec<u32> {
         .collect()
 }
 
-fn tensor(ids: &[u32]) -> Tensor<Cpu, 2, Int> {
+fn tensor<B: Backend>(ids: &[u32], device: &B::Device) -> Tensor<B, 2, Int> {
     let data: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
-    Tensor::from_data(TensorData::new(data, [1, ids.len()]), &cpu())
+    Tensor::from_data(TensorData::new(data, [1, ids.len()]), device)
 }
 
 /// Seconds to prefill `prompt` (cache on) and read the last position's logits.
-fn prefill(model: &impl CausalModel<Cpu>, prompt: &[u32]) -> Result<f64, Phi3Error> {
+fn prefill<B: Backend>(model: &impl CausalModel<B>, prompt: &[u32]) -> Result<f64, Phi3Error> {
     let mut cache = model.new_cache(prompt.len() + 1);
     let start = Instant::now();
     let hidden = model.hidden_states(
-        tensor(prompt),
+        tensor(prompt, &model.device()),
         &Positions::new(1, 0, prompt.len()),
         Some(&mut cache),
     )?;
@@ -104,14 +111,14 @@ fn prefill(model: &impl CausalModel<Cpu>, prompt: &[u32]) -> Result<f64, Phi3Err
 }
 
 /// Seconds to generate `n` tokens greedily after a one-token prompt (the prompt not counted).
-fn decode(model: &impl CausalModel<Cpu>, n: usize) -> Result<f64, Phi3Error> {
+fn decode<B: Backend>(model: &impl CausalModel<B>, n: usize) -> Result<f64, Phi3Error> {
     let mut cache = model.new_cache(n + 1);
     let mut next = 1u32;
     let mut timed = 0.0;
     for step in 0..=n {
         let start = Instant::now();
         let hidden = model.hidden_states(
-            tensor(&[next]),
+            tensor(&[next], &model.device()),
             &Positions::new(1, step, 1),
             Some(&mut cache),
         )?;
@@ -128,14 +135,14 @@ fn decode(model: &impl CausalModel<Cpu>, n: usize) -> Result<f64, Phi3Error> {
     Ok(timed)
 }
 
-fn run(args: Args) -> Result<(), Phi3Error> {
+fn run<B: Backend>(args: Args, device: B::Device) -> Result<(), Phi3Error> {
     if let Some(n) = args.threads {
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build_global()
             .ok();
     }
-    let options = LoadOptions::<Cpu>::new(cpu());
+    let options = LoadOptions::<B>::new(device);
     let options = options.storage(args.dtype.parse()?);
     let file_bytes = file_size(&args.model);
     let start = Instant::now();
@@ -214,8 +221,14 @@ fn run(args: Args) -> Result<(), Phi3Error> {
     Ok(())
 }
 
+/// Runs on the backend `--device` names.
+fn dispatch(args: Args) -> Result<(), Phi3Error> {
+    let device: common::Device = args.device.parse()?;
+    on_device!(device, run(args))
+}
+
 fn main() -> ExitCode {
-    match run(Args::parse()) {
+    match dispatch(Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

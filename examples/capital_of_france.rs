@@ -16,7 +16,10 @@ use std::time::Instant;
 use clap::Parser;
 use phi3::ModelError;
 use phi3::burn::tensor::Tensor;
-use phi3::device::{Cpu, cpu};
+use phi3::burn::tensor::backend::Backend;
+
+#[path = "common/mod.rs"]
+mod common;
 use phi3::prelude::*;
 use phi3::sampling::softmax;
 
@@ -29,11 +32,22 @@ struct Args {
     /// Tokens to generate for the email.
     #[arg(long, default_value_t = 50)]
     max_new_tokens: usize,
+    /// The backend and device: cpu (Burn's Flex), wgpu (needs the `wgpu` feature), cuda or
+    /// cuda:N (needs `cuda`).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// How the weights are held: f32, f16, bf16, q8_0, q4_0, q4_1 (quantized at load) or stored
+    /// (as the file holds them).
+    #[arg(long, default_value = "stored")]
+    dtype: String,
 }
 
-fn run(args: Args) -> Result<(), Phi3Error> {
+fn run<B: Backend>(args: Args, device: B::Device) -> Result<(), Phi3Error> {
     let t = Instant::now();
-    let pipe = TextGenerationPipeline::<Cpu>::load(&args.model, &LoadOptions::new(cpu()))?;
+    let pipe = TextGenerationPipeline::<B>::load(
+        &args.model,
+        &LoadOptions::<B>::new(device).storage(args.dtype.parse()?),
+    )?;
     let (model, tokenizer) = (&pipe.model, &pipe.tokenizer);
     println!(
         "# 1. Load model and tokenizer ({:.2} s)\n",
@@ -58,7 +72,7 @@ fn run(args: Args) -> Result<(), Phi3Error> {
         hidden.dims()
     );
     let seq = hidden.dims()[1];
-    let logits: Tensor<Cpu, 3> = model.logits(hidden);
+    let logits: Tensor<B, 3> = model.logits(hidden);
     println!("# 5. lm_head(hidden states) → logits {:?}\n", logits.dims());
 
     let last: Vec<f32> = logits
@@ -108,8 +122,14 @@ fn run(args: Args) -> Result<(), Phi3Error> {
     Ok(())
 }
 
+/// Runs on the backend `--device` names.
+fn dispatch(args: Args) -> Result<(), Phi3Error> {
+    let device: common::Device = args.device.parse()?;
+    on_device!(device, run(args))
+}
+
 fn main() -> ExitCode {
-    match run(Args::parse()) {
+    match dispatch(Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

@@ -16,7 +16,10 @@ use std::time::Instant;
 
 use clap::Parser;
 use phi3::Phi3Config;
-use phi3::device::{Cpu, cpu};
+use phi3::burn::tensor::backend::Backend;
+
+#[path = "common/mod.rs"]
+mod common;
 use phi3::prelude::*;
 
 #[derive(Parser)]
@@ -31,6 +34,14 @@ struct Args {
     /// Prompt length in tokens.
     #[arg(long, default_value_t = 16)]
     prompt_tokens: usize,
+    /// The backend and device: cpu (Burn's Flex), wgpu (needs the `wgpu` feature), cuda or
+    /// cuda:N (needs `cuda`).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// How the weights are held: f32, f16, bf16, q8_0, q4_0, q4_1 (quantized at load) or stored
+    /// (as the file holds them).
+    #[arg(long, default_value = "f32")]
+    dtype: String,
 }
 
 const RANDOM_CONFIG: &str = r#"{"vocab_size": 32064, "hidden_size": 768, "intermediate_size": 2048,
@@ -38,13 +49,13 @@ const RANDOM_CONFIG: &str = r#"{"vocab_size": 32064, "hidden_size": 768, "interm
     "eos_token_id": 32000, "pad_token_id": 32000}"#;
 
 /// Whether cached and uncached generation agree.
-fn run(args: Args) -> Result<bool, Phi3Error> {
-    let device = cpu();
+fn run<B: Backend>(args: Args, device: B::Device) -> Result<bool, Phi3Error> {
     let model = match &args.model {
-        Some(dir) => Pretrained::open(dir)?.load::<Cpu>(&LoadOptions::new(device))?,
+        Some(dir) => Pretrained::open(dir)?
+            .load::<B>(&LoadOptions::<B>::new(device.clone()).storage(args.dtype.parse()?))?,
         None => {
-            <Cpu as phi3::burn::tensor::backend::Backend>::seed(&device, 0);
-            phi3::models::phi3::build::<Cpu>(&Phi3Config::from_json(RANDOM_CONFIG)?, &device)?
+            B::seed(&device, 0);
+            phi3::models::phi3::build::<B>(&Phi3Config::from_json(RANDOM_CONFIG)?, &device)?
         }
     };
     println!(
@@ -86,8 +97,14 @@ fn run(args: Args) -> Result<bool, Phi3Error> {
     Ok(true)
 }
 
+/// Runs on the backend `--device` names.
+fn dispatch(args: Args) -> Result<bool, Phi3Error> {
+    let device: common::Device = args.device.parse()?;
+    on_device!(device, run(args))
+}
+
 fn main() -> ExitCode {
-    match run(Args::parse()) {
+    match dispatch(Args::parse()) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {

@@ -16,7 +16,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use phi3::burn::tensor::Tensor;
-use phi3::device::{Cpu, cpu};
+use phi3::burn::tensor::backend::Backend;
+
+#[path = "common/mod.rs"]
+mod common;
 use phi3::prelude::*;
 use phi3::sampling::softmax;
 
@@ -40,16 +43,25 @@ struct Args {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// The backend and device: cpu (Burn's Flex), wgpu (needs the `wgpu` feature), cuda or
+    /// cuda:N (needs `cuda`).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// How the weights are held: f32, f16, bf16, q8_0, q4_0, q4_1 (quantized at load) or stored
+    /// (as the file holds them).
+    #[arg(long, default_value = "f32")]
+    dtype: String,
 }
 
-fn floats<const D: usize>(t: Tensor<Cpu, D>) -> Vec<f32> {
+fn floats<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
     t.into_data().to_vec::<f32>().expect("f32 tensor")
 }
 
-fn run(args: Args) -> Result<(), Phi3Error> {
+fn run<B: Backend>(args: Args, device: B::Device) -> Result<(), Phi3Error> {
     let pretrained = Pretrained::open(&args.model)?;
     let tokenizer = pretrained.tokenizer()?;
-    let model = pretrained.load::<Cpu>(&LoadOptions::new(cpu()))?;
+    let model =
+        pretrained.load::<B>(&LoadOptions::<B>::new(device).storage(args.dtype.parse()?))?;
     let ids = match (&args.ids, &args.prompt, &tokenizer) {
         (Some(ids), _, _) => ids.clone(),
         (None, Some(prompt), Some(tokenizer)) => tokenizer.encode(prompt, true)?,
@@ -111,8 +123,14 @@ fn run(args: Args) -> Result<(), Phi3Error> {
     Ok(())
 }
 
+/// Runs on the backend `--device` names.
+fn dispatch(args: Args) -> Result<(), Phi3Error> {
+    let device: common::Device = args.device.parse()?;
+    on_device!(device, run(args))
+}
+
 fn main() -> ExitCode {
-    match run(Args::parse()) {
+    match dispatch(Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

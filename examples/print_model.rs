@@ -12,7 +12,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use phi3::device::{Cpu, cpu};
+use phi3::burn::tensor::backend::Backend;
+
+#[path = "common/mod.rs"]
+mod common;
 use phi3::prelude::*;
 use phi3::{Phi3Config, model_tree};
 
@@ -25,20 +28,34 @@ struct Args {
     /// A checkpoint directory: load it, then print the loaded model.
     #[arg(long)]
     model: Option<PathBuf>,
+    /// The backend and device a checkpoint loads on: cpu, wgpu (needs the `wgpu` feature), cuda
+    /// or cuda:N (needs `cuda`).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// How the loaded weights are held: f32, f16, bf16, q8_0, q4_0, q4_1 or stored.
+    #[arg(long, default_value = "stored")]
+    dtype: String,
 }
 
-fn run(args: Args) -> Result<(), phi3::Phi3Error> {
+fn run<B: Backend>(args: Args, device: B::Device) -> Result<(), phi3::Phi3Error> {
     if let Some(path) = args.config {
         println!("{}", model_tree(&Phi3Config::from_file(path)?));
     } else if let Some(dir) = args.model {
-        let model = Pretrained::open(dir)?.load::<Cpu>(&LoadOptions::new(cpu()))?;
+        let options = LoadOptions::<B>::new(device).storage(args.dtype.parse()?);
+        let model = Pretrained::open(dir)?.load::<B>(&options)?;
         println!("{model}");
     }
     Ok(())
 }
 
+/// Runs on the backend `--device` names.
+fn dispatch(args: Args) -> Result<(), phi3::Phi3Error> {
+    let device: common::Device = args.device.parse()?;
+    on_device!(device, run(args))
+}
+
 fn main() -> ExitCode {
-    match run(Args::parse()) {
+    match dispatch(Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
