@@ -46,5 +46,7 @@ cargo bench --no-run
 
 echo "== the cuda feature compiles here (no GPU or CUDA toolkit needed) =="
 cargo build --features cuda
+# The GPU checks compile for CUDA too (tests/cuda.rs: ignored here, run with --ignored on a GPU).
+cargo test --features cuda --test cuda --no-run
 # ... and asking for the CUDA device without a driver is a typed error, not a panic.
 cargo test --features cuda --test bad_input cuda_without_driver
