@@ -164,10 +164,7 @@ pub fn generation_defaults(file: &GgufFile) -> crate::load::GenerationDefaults {
         .map(|v| v as u32)
         .collect();
     crate::load::GenerationDefaults {
-        eos_token_id: match ids.len() {
-            0 => None,
-            _ => Some(TokenIds::Many(ids)),
-        },
+        eos_token_id: TokenIds::from_ids(ids),
         ..Default::default()
     }
 }

@@ -68,11 +68,7 @@ impl GenerationDefaults {
 
     /// The stop ids, in order.
     pub fn eos_token_ids(&self) -> Vec<u32> {
-        match &self.eos_token_id {
-            None => vec![],
-            Some(TokenIds::One(id)) => vec![*id],
-            Some(TokenIds::Many(ids)) => ids.clone(),
-        }
+        self.eos_token_id.as_ref().map_or(vec![], TokenIds::to_vec)
     }
 
     /// Adds these defaults' stop ids to `config`'s (its own first, no repeats) and fills its
@@ -85,11 +81,7 @@ impl GenerationDefaults {
                 ids.push(id);
             }
         }
-        config.eos_token_id = match ids.len() {
-            0 => None,
-            1 => Some(TokenIds::One(ids[0])),
-            _ => Some(TokenIds::Many(ids)),
-        };
+        config.eos_token_id = TokenIds::from_ids(ids);
         config.pad_token_id = config.pad_token_id.or(self.pad_token_id);
         config.bos_token_id = config.bos_token_id.or(self.bos_token_id);
     }

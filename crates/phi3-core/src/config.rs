@@ -75,6 +75,25 @@ pub enum TokenIds {
     Many(Vec<u32>),
 }
 
+impl TokenIds {
+    /// The ids as a list.
+    pub fn to_vec(&self) -> Vec<u32> {
+        match self {
+            Self::One(id) => vec![*id],
+            Self::Many(ids) => ids.clone(),
+        }
+    }
+
+    /// A list of ids: `None` when empty, `One` for one.
+    pub fn from_ids(ids: Vec<u32>) -> Option<Self> {
+        match ids.as_slice() {
+            [] => None,
+            [id] => Some(Self::One(*id)),
+            _ => Some(Self::Many(ids)),
+        }
+    }
+}
+
 /// Phi-3's `config.json`, and the sizes every decoder composition is built from. Field names are
 /// Hugging Face's; defaults are `Phi3Config`'s in transformers. Build it with
 /// [`Phi3Config::from_file`] or [`Phi3Config::from_json`], which validate it. Other checkpoint
@@ -342,11 +361,7 @@ impl Phi3Config {
 
     /// End-of-sequence ids as a list.
     pub fn eos_token_ids(&self) -> Vec<u32> {
-        match &self.eos_token_id {
-            None => vec![],
-            Some(TokenIds::One(id)) => vec![*id],
-            Some(TokenIds::Many(ids)) => ids.clone(),
-        }
+        self.eos_token_id.as_ref().map_or(vec![], TokenIds::to_vec)
     }
 
     /// The frequency scaling, resolved and checked.
