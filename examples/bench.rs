@@ -1,8 +1,8 @@
 //! Prefill and decode speed in llama-bench's terms: `ppN` = tokens/s processing an N-token
 //! prompt, `tgN` = tokens/s generating N tokens one at a time with the KV cache. Medians of
 //! `--repeats` runs after a warm-up; tokenization and sampling are outside the timed region
-//! (random prompt ids, argmax after the clock stops); logits are read back — which synchronises
-//! the device — before the clock is read. Also prints load time and peak memory.
+//! (random prompt ids); a prefill reads its last logits back and a decode step its argmax — which
+//! synchronises the device — before the clock is read. Also prints load time and peak memory.
 //!
 //! ```text
 //! cargo run --release --example bench -- --model ~/.cache/phi3/models/SmolLM2-135M-Instruct.Q4_1.gguf \
@@ -14,11 +14,13 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
+use phi3::burn::module::Module;
 use phi3::burn::tensor::backend::Backend;
 use phi3::burn::tensor::{Int, Tensor, TensorData};
 
 #[path = "common/mod.rs"]
 mod common;
+use phi3::attention::AttentionKernel;
 use phi3::prelude::*;
 use phi3::{ModelError, Positions};
 
@@ -42,12 +44,27 @@ struct Args {
     /// cuda:N (needs `cuda`).
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// The compute (activation) dtype: f32, f16 or bf16 (bf16 on cuda; f16 on cuda and on wgpu
+    /// adapters with it; f16/bf16 on the cpu run Burn's generic ops, not phi3's kernels).
+    #[arg(long, default_value = "f32")]
+    compute: String,
+    /// Without Burn's fusion layer (GPU backends), to measure what fusion buys.
+    #[arg(long)]
+    no_fusion: bool,
+    /// The attention kernel: auto, naive, fused (Burn's op), tiled:N or cpu:Q,K.
+    #[arg(long, default_value = "auto")]
+    attention: String,
     /// Worker threads (rayon's global pool, which Flex's gemm uses).
     #[arg(long)]
     threads: Option<usize>,
     /// Timed runs per test (after one warm-up run).
     #[arg(long, default_value_t = 3)]
     repeats: usize,
+    /// Random weights instead of the checkpoint's: `--model` is then a `config.json` (or a
+    /// directory holding one) and the model is built from it, its matrices in the compute dtype
+    /// (full-size speed without the download: tools/gpu/check.sh). `--dtype` must stay f32.
+    #[arg(long)]
+    random: bool,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -122,31 +139,100 @@ fn decode<B: Backend>(model: &impl CausalModel<B>, n: usize) -> Result<f64, Phi3
             &Positions::new(1, step, 1),
             Some(&mut cache),
         )?;
-        let logits: Vec<f32> = model
+        // Greedy as generation runs it: the argmax where the logits are, one id read back.
+        let id: Vec<i64> = model
             .logits(hidden)
+            .argmax(2)
             .into_data()
+            .convert::<i64>()
             .to_vec()
             .map_err(ModelError::from)?;
         if step > 0 {
             timed += start.elapsed().as_secs_f64();
         }
-        next = phi3::sampling::argmax(&logits)?;
+        next = id[0] as u32;
     }
     Ok(timed)
 }
 
+/// The attention kernel `--attention` names.
+fn kernel(name: &str) -> Result<AttentionKernel, Phi3Error> {
+    let bad = || Phi3Error::InvalidOption {
+        option: "attention",
+        message: format!("is {name:?}, expected auto, naive, fused, tiled:N or cpu:Q,K"),
+    };
+    let number = |s: &str| s.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(bad);
+    Ok(match name.split_once(':') {
+        None if name == "auto" => AttentionKernel::Auto,
+        None if name == "naive" => AttentionKernel::Naive,
+        None if name == "fused" => AttentionKernel::Fused,
+        Some(("tiled", n)) => AttentionKernel::Tiled { block: number(n)? },
+        Some(("cpu", tiles)) => {
+            let (q, k) = tiles.split_once(',').ok_or_else(bad)?;
+            AttentionKernel::Cpu {
+                queries: number(q)?,
+                keys: number(k)?,
+            }
+        }
+        _ => return Err(bad()),
+    })
+}
+
+/// The Phi-3 composition of `--model`'s config with seeded random weights, all created now.
+fn random_model<B: Backend>(
+    args: &Args,
+    device: &B::Device,
+) -> Result<Phi3ForCausalLM<B>, Phi3Error> {
+    if args.dtype != "f32" {
+        return Err(Phi3Error::InvalidOption {
+            option: "dtype",
+            message: "with --random the matrices are in the compute dtype: use --compute".into(),
+        });
+    }
+    let path = match args.model.is_dir() {
+        true => args.model.join("config.json"),
+        false => args.model.clone(),
+    };
+    let config = phi3::Phi3Config::from_file(&path)?;
+    B::seed(device, 0);
+    let model = phi3::models::phi3::build::<B>(&config, device)?;
+    // Weights are created lazily; touch every one so the first timed run does not pay for it.
+    let model = model.map(&mut Materialize);
+    Ok(model)
+}
+
+/// Initialises lazily created parameters.
+struct Materialize;
+
+impl<B: Backend> phi3::burn::module::ModuleMapper<B> for Materialize {
+    fn map_float<const D: usize>(
+        &mut self,
+        param: phi3::burn::module::Param<Tensor<B, D>>,
+    ) -> phi3::burn::module::Param<Tensor<B, D>> {
+        let (id, tensor, mapper) = param.consume();
+        phi3::burn::module::Param::from_mapped_value(id, tensor, mapper)
+    }
+}
+
 fn run<B: Backend>(args: Args, device: B::Device) -> Result<(), Phi3Error> {
+    common::set_compute::<B>(&device, &args.compute)?;
     if let Some(n) = args.threads {
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build_global()
             .ok();
     }
-    let options = LoadOptions::<B>::new(device);
-    let options = options.storage(args.dtype.parse()?);
     let file_bytes = file_size(&args.model);
     let start = Instant::now();
-    let model = Pretrained::open(&args.model)?.load(&options)?;
+    let model = match args.random {
+        true => random_model::<B>(&args, &device)?,
+        false => {
+            let options = LoadOptions::<B>::new(device).storage(args.dtype.parse()?);
+            Pretrained::open(&args.model)?.load(&options)?
+        }
+    };
+    let kernel = kernel(&args.attention)?;
+    let model = model.map_attention(|a| a.with_kernel(kernel));
     let load_s = start.elapsed().as_secs_f64();
     let load_peak = peak_rss();
     let f32_bytes = model.parameter_count() * 4;
@@ -185,6 +271,10 @@ fn run<B: Backend>(args: Args, device: B::Device) -> Result<(), Phi3Error> {
             .collect();
         let out = serde_json::json!({
             "model": args.model, "dtype": args.dtype, "threads": args.threads, "load_s": load_s,
+            "device": args.device, "compute": args.compute,
+            "fusion": (args.device != "cpu").then_some(!args.no_fusion),
+            "attention": args.attention, "random_weights": args.random,
+            "parameters": model.parameter_count(),
             "peak_rss_after_load": load_peak, "peak_rss": peak_rss(), "weights_f32_bytes": f32_bytes,
             "file_bytes": file_bytes, "tokens_per_s": tests,
             "decode_ms_per_token": split.map(|s| s.0), "linear_ms_per_token": split.map(|s| s.1),
@@ -223,7 +313,10 @@ fn run<B: Backend>(args: Args, device: B::Device) -> Result<(), Phi3Error> {
 
 /// Runs on the backend `--device` names.
 fn dispatch(args: Args) -> Result<(), Phi3Error> {
-    let device: common::Device = args.device.parse()?;
+    let mut device: common::Device = args.device.parse()?;
+    if args.no_fusion {
+        device = device.without_fusion()?;
+    }
     on_device!(device, run(args))
 }
 

@@ -36,6 +36,10 @@ struct Args {
     /// cuda:N (needs `cuda`).
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// The compute (activation) dtype: f32, f16 or bf16 (bf16 on cuda; f16 on cuda and on wgpu
+    /// adapters with it; f16/bf16 on the cpu run Burn's generic ops, not phi3's kernels).
+    #[arg(long, default_value = "f32")]
+    compute: String,
     /// How the weights are held: f32, f16, bf16, q8_0, q4_0, q4_1 (quantized at load) or stored
     /// (as the file holds them).
     #[arg(long, default_value = "stored")]
@@ -43,6 +47,7 @@ struct Args {
 }
 
 fn run<B: Backend>(args: Args, device: B::Device) -> Result<(), Phi3Error> {
+    common::set_compute::<B>(&device, &args.compute)?;
     let t = Instant::now();
     let pipe = TextGenerationPipeline::<B>::load(
         &args.model,
@@ -78,6 +83,7 @@ fn run<B: Backend>(args: Args, device: B::Device) -> Result<(), Phi3Error> {
     let last: Vec<f32> = logits
         .narrow(1, seq - 1, 1)
         .into_data()
+        .convert::<f32>()
         .to_vec()
         .map_err(ModelError::from)?;
     let probs = softmax(&last);

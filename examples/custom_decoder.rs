@@ -6,7 +6,7 @@
 //! are in `examples/user_parts.rs`.
 //!
 //! ```text
-//! cargo run --release --example custom_decoder
+//! cargo run --release --example custom_decoder [-- --device cpu|wgpu|cuda[:N] --compute f32|f16|bf16]
 //! ```
 
 use std::fmt::Display;
@@ -17,7 +17,9 @@ use phi3::attention::{
     StridedSparse,
 };
 use phi3::burn::tensor::backend::Backend;
-use phi3::device::{Cpu, cpu};
+
+#[path = "common/mod.rs"]
+mod common;
 use phi3::prelude::*;
 use phi3::{AttentionMask, BlockLayout, DecoderBuilder, LayerNorm, Mlp, Phi3Config};
 
@@ -28,9 +30,20 @@ fn config() -> Result<Phi3Config, Phi3Error> {
     )?)
 }
 
-fn show(
+/// The backend to run on.
+#[derive(clap::Parser)]
+struct Args {
+    /// cpu (Burn's Flex), wgpu (needs the `wgpu` feature), cuda or cuda:N (needs `cuda`).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// The compute dtype: f32, f16 or bf16.
+    #[arg(long, default_value = "f32")]
+    compute: String,
+}
+
+fn show<B: Backend>(
     title: &str,
-    model: &(impl CausalModel<Cpu> + Display),
+    model: &(impl CausalModel<B> + Display),
     masks: &[&dyn AttentionMask],
 ) -> Result<(), Phi3Error> {
     println!("==== {title} ====\n{model}\n");
@@ -58,17 +71,23 @@ fn show(
 }
 
 fn main() -> Result<(), Phi3Error> {
-    let device = cpu();
-    <Cpu as Backend>::seed(&device, 0);
-    let ln = |c: &Phi3Config| LayerNorm::<Cpu>::init(c.hidden_size, 1e-5, &cpu());
+    let args = <Args as clap::Parser>::parse();
+    let device: common::Device = args.device.parse()?;
+    on_device!(device, run(args.compute))
+}
+
+fn run<B: Backend>(compute: String, device: B::Device) -> Result<(), Phi3Error> {
+    common::set_compute::<B>(&device, &compute)?;
+    B::seed(&device, 0);
+    let ln = |c: &Phi3Config| LayerNorm::<B>::init(c.hidden_size, 1e-5, &device);
 
     // (a) "Attention Is All You Need": post-norm LayerNorm, ReLU MLP, sinusoidal positions, MHA.
     let original = DecoderBuilder::new(config()?)?
         .layout(BlockLayout::PostNorm)
         .build(
             &device,
-            |_, c| GroupedQueryAttention::<Cpu>::mha(c.hidden_size, c.num_attention_heads, &cpu()),
-            |c| Mlp::relu(c.hidden_size, c.intermediate_size, &cpu()),
+            |_, c| GroupedQueryAttention::<B>::mha(c.hidden_size, c.num_attention_heads, &device),
+            |c| Mlp::relu(c.hidden_size, c.intermediate_size, &device),
             ln,
             SinusoidalPositions::new(256, 128, &device),
         )?;
@@ -87,8 +106,8 @@ fn main() -> Result<(), Phi3Error> {
         ))
         .build(
             &device,
-            |_, c| GroupedQueryAttention::<Cpu>::mha(c.hidden_size, c.num_attention_heads, &cpu()),
-            |c| Mlp::gelu(c.hidden_size, c.intermediate_size, &cpu()),
+            |_, c| GroupedQueryAttention::<B>::mha(c.hidden_size, c.num_attention_heads, &device),
+            |c| Mlp::gelu(c.hidden_size, c.intermediate_size, &device),
             ln,
             LearnedPositions::new(256, 128, &device),
         )?;

@@ -77,6 +77,10 @@ struct Args {
     /// feature), cuda or cuda:N (needs `cuda`).
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// The compute (activation) dtype: f32, f16 or bf16 (bf16 on cuda; f16 on cuda and on wgpu
+    /// adapters with it; f16/bf16 on the cpu run Burn's generic ops, not phi3's kernels).
+    #[arg(long, default_value = "f32")]
+    compute: String,
     /// RNG seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -92,6 +96,7 @@ struct Args {
 }
 
 fn run<B: Backend>(args: Args, device: B::Device) -> Result<(), Phi3Error> {
+    common::set_compute::<B>(&device, &args.compute)?;
     let pretrained = Pretrained::open(&args.model)?;
     let own_tokenizer = pretrained.tokenizer()?;
     // The checkpoint's defaults first; what is given on the command line wins.

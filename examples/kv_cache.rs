@@ -38,6 +38,10 @@ struct Args {
     /// cuda:N (needs `cuda`).
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// The compute (activation) dtype: f32, f16 or bf16 (bf16 on cuda; f16 on cuda and on wgpu
+    /// adapters with it; f16/bf16 on the cpu run Burn's generic ops, not phi3's kernels).
+    #[arg(long, default_value = "f32")]
+    compute: String,
     /// How the weights are held: f32, f16, bf16, q8_0, q4_0, q4_1 (quantized at load) or stored
     /// (as the file holds them).
     #[arg(long, default_value = "f32")]
@@ -50,6 +54,7 @@ const RANDOM_CONFIG: &str = r#"{"vocab_size": 32064, "hidden_size": 768, "interm
 
 /// Whether cached and uncached generation agree.
 fn run<B: Backend>(args: Args, device: B::Device) -> Result<bool, Phi3Error> {
+    common::set_compute::<B>(&device, &args.compute)?;
     let model = match &args.model {
         Some(dir) => Pretrained::open(dir)?
             .load::<B>(&LoadOptions::<B>::new(device.clone()).storage(args.dtype.parse()?))?,

@@ -47,6 +47,10 @@ struct Args {
     /// cuda:N (needs `cuda`).
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// The compute (activation) dtype: f32, f16 or bf16 (bf16 on cuda; f16 on cuda and on wgpu
+    /// adapters with it; f16/bf16 on the cpu run Burn's generic ops, not phi3's kernels).
+    #[arg(long, default_value = "f32")]
+    compute: String,
     /// How the weights are held: f32, f16, bf16, q8_0, q4_0, q4_1 (quantized at load) or stored
     /// (as the file holds them).
     #[arg(long, default_value = "f32")]
@@ -54,10 +58,14 @@ struct Args {
 }
 
 fn floats<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
-    t.into_data().to_vec::<f32>().expect("f32 tensor")
+    t.into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .expect("a float tensor")
 }
 
 fn run<B: Backend>(args: Args, device: B::Device) -> Result<(), Phi3Error> {
+    common::set_compute::<B>(&device, &args.compute)?;
     let pretrained = Pretrained::open(&args.model)?;
     let tokenizer = pretrained.tokenizer()?;
     let model =

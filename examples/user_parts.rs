@@ -11,7 +11,7 @@
 //! `tests/user_parts.rs` runs this file's [`run`].
 //!
 //! ```text
-//! cargo run --release --example user_parts
+//! cargo run --release --example user_parts [-- --device cpu|wgpu|cuda[:N] --compute f32|f16|bf16]
 //! ```
 
 use std::sync::Arc;
@@ -22,7 +22,6 @@ use phi3::burn::module::{Module, Param};
 use phi3::burn::nn::{Linear, LinearConfig};
 use phi3::burn::tensor::activation::{relu, softmax};
 use phi3::burn::tensor::{Tensor, TensorData, backend::Backend};
-use phi3::device::{Cpu, cpu};
 use phi3::prelude::*;
 use phi3::sampling::{Sampler, SamplingError, argmax};
 use phi3::{
@@ -214,17 +213,17 @@ pub struct Report {
 /// The window the sampler keeps tokens from repeating in.
 pub const NO_REPEAT_WINDOW: usize = 4;
 
-/// Builds the decoder from the parts above and generates 12 tokens with and without the cache.
-pub fn run() -> Result<Report, Phi3Error> {
-    let device = cpu();
-    <Cpu as Backend>::seed(&device, 5);
+/// Builds the decoder from the parts above on `device` and generates 12 tokens with and without
+/// the cache.
+pub fn run<B: Backend>(device: B::Device) -> Result<Report, Phi3Error> {
+    B::seed(&device, 5);
     let config = Phi3Config::from_json(
         r#"{"vocab_size": 300, "hidden_size": 48, "intermediate_size": 96,
         "num_hidden_layers": 3, "num_attention_heads": 1, "max_position_embeddings": 128}"#,
     )?;
     let model = DecoderBuilder::new(config)?
         .masks(MaskSchedule::uniform(Arc::new(PrefixLm { prefix: 3 })))
-        .build::<Cpu, _, _, _, _>(
+        .build::<B, _, _, _, _>(
             &device,
             |_, c| Ok(SingleHeadAttention::new(c.hidden_size, &device)),
             |c| SquaredReluMlp::new(c.hidden_size, c.intermediate_size, &device),
@@ -260,14 +259,38 @@ pub fn run() -> Result<Report, Phi3Error> {
     })
 }
 
-// Also compiled into tests/user_parts.rs, where only `run` is called.
+#[path = "common/mod.rs"]
+#[macro_use]
+mod common;
+
+/// The backend to run on.
+#[derive(clap::Parser)]
 #[allow(dead_code)]
-fn main() -> Result<(), Phi3Error> {
-    let report = run()?;
+struct Args {
+    /// cpu (Burn's Flex), wgpu (needs the `wgpu` feature), cuda or cuda:N (needs `cuda`).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// The compute dtype: f32, f16 or bf16.
+    #[arg(long, default_value = "f32")]
+    compute: String,
+}
+
+#[allow(dead_code)]
+fn show<B: Backend>(compute: String, device: B::Device) -> Result<(), Phi3Error> {
+    common::set_compute::<B>(&device, &compute)?;
+    let report = run::<B>(device)?;
     println!("{}\n", report.tree);
     println!("prompt:           {:?}", report.prompt);
     println!("with the cache:    {:?}", report.cached);
     println!("without the cache: {:?}", report.uncached);
     println!("identical: {}", report.cached == report.uncached);
     Ok(())
+}
+
+// Also compiled into tests/user_parts.rs, where only `run` is called.
+#[allow(dead_code)]
+fn main() -> Result<(), Phi3Error> {
+    let args = <Args as clap::Parser>::parse();
+    let device: common::Device = args.device.parse()?;
+    on_device!(device, show(args.compute))
 }

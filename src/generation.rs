@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 use phi3_core::{CausalModel, ModelCache, ModelError, Positions};
-use phi3_sampling::{Sampler, SamplerConfig};
+use phi3_sampling::{Candidates, Sampler, SamplerConfig};
 
 use crate::error::{Phi3Error, Result};
 
@@ -251,11 +251,8 @@ fn run<B: Backend, M: CausalModel<B> + ?Sized>(
         let ids = id_tensor::<B>(&columns[start..end], batch, &device);
         let hidden = model.hidden_states(ids, &positions, cache.as_mut())?;
         let last = hidden.narrow(1, end - start - 1, 1);
-        let logits: Vec<f32> = model
-            .logits(last)
-            .into_data()
-            .to_vec::<f32>()
-            .map_err(ModelError::from)?;
+        let wanted = wanted_candidates(samplers, vocab);
+        let logits = StepLogits::read(model.logits(last).reshape([batch, vocab]), wanted)?;
 
         let mut next = Vec::with_capacity(batch);
         for row in 0..batch {
@@ -263,8 +260,7 @@ fn run<B: Backend, M: CausalModel<B> + ?Sized>(
                 next.push(pad);
                 continue;
             }
-            let row_logits = &logits[row * vocab..(row + 1) * vocab];
-            let id = samplers[row].sample(row_logits, &histories[row])?;
+            let id = logits.sample(row, &mut *samplers[row], &histories[row])?;
             histories[row].push(id);
             new_ids[row].push(id);
             next.push(id);
@@ -304,6 +300,110 @@ fn run<B: Backend, M: CausalModel<B> + ?Sized>(
         })
         .collect();
     Ok((out, timings))
+}
+
+/// The most any row's sampler needs: `Some(k)` when every row reads only its top candidates.
+fn wanted_candidates(samplers: &[&mut dyn Sampler], vocab: usize) -> Option<usize> {
+    let mut k = 0;
+    for s in samplers {
+        match s.candidates() {
+            Candidates::Top(n) if n > 0 => k = k.max(n),
+            _ => return None,
+        }
+    }
+    (k < vocab).then_some(k)
+}
+
+/// One step's logits as read back: whole rows, or each row's `k` largest with their ids.
+enum StepLogits<B: Backend> {
+    Whole {
+        values: Vec<f32>,
+        vocab: usize,
+    },
+    Top {
+        values: Vec<f32>,
+        ids: Vec<u32>,
+        k: usize,
+        logits: Tensor<B, 2>,
+    },
+}
+
+impl<B: Backend> StepLogits<B> {
+    /// Reads `logits` back: whole, or (with `top = Some(k)`) each row's `k` largest, chosen
+    /// where the logits are — a GPU sends `k` values and ids per row, not the vocabulary — with
+    /// a NaN check riding along (a row's sum).
+    ///
+    /// # Shapes
+    /// - logits: `[batch, vocab]`
+    fn read(logits: Tensor<B, 2>, top: Option<usize>) -> Result<Self> {
+        let [_, vocab] = logits.dims();
+        let floats = |t: Tensor<B, 2>| -> Result<Vec<f32>> {
+            Ok(t.into_data()
+                .convert::<f32>()
+                .into_vec()
+                .map_err(ModelError::from)?)
+        };
+        let Some(k) = top else {
+            return Ok(Self::Whole {
+                values: floats(logits)?,
+                vocab,
+            });
+        };
+        let (values, ids) = match k {
+            1 => (logits.clone().max_dim(1), logits.clone().argmax(1)),
+            _ => logits.clone().topk_with_indices(k, 1),
+        };
+        let sums = logits.clone().sum_dim(1);
+        let values = floats(Tensor::cat(vec![values, sums], 1))?;
+        let ids: Vec<i64> = ids
+            .into_data()
+            .convert::<i64>()
+            .into_vec()
+            .map_err(ModelError::from)?;
+        let ids = ids.into_iter().map(|id| id as u32).collect();
+        Ok(Self::Top {
+            values,
+            ids,
+            k,
+            logits,
+        })
+    }
+
+    /// Row `row`'s token from `sampler`.
+    fn sample(&self, row: usize, sampler: &mut dyn Sampler, history: &[u32]) -> Result<u32> {
+        let (values, ids, k, logits) = match self {
+            Self::Whole { values, vocab } => {
+                return Ok(sampler.sample(&values[row * vocab..(row + 1) * vocab], history)?);
+            }
+            Self::Top {
+                values,
+                ids,
+                k,
+                logits,
+            } => (values, ids, *k, logits),
+        };
+        let row_values = &values[row * (k + 1)..(row + 1) * (k + 1)];
+        if row_values[k].is_nan() {
+            // A NaN somewhere in the row (or +inf beside -inf): the sampler sees the whole row
+            // and names what is wrong.
+            return Self::read(logits.clone(), None)?.sample(row, sampler, history);
+        }
+        // The sampler expects the candidates in id order.
+        let mut candidates: Vec<(u32, f32)> = ids[row * k..(row + 1) * k]
+            .iter()
+            .copied()
+            .zip(row_values[..k].iter().copied())
+            .collect();
+        candidates.sort_unstable_by_key(|&(id, _)| id);
+        let (ids, values): (Vec<u32>, Vec<f32>) = candidates.into_iter().unzip();
+        let index = sampler.sample(&values, history)? as usize;
+        ids.get(index)
+            .copied()
+            .ok_or_else(|| Phi3Error::InvalidOption {
+                option: "sampler",
+                message: format!("chose candidate {index} of {k}"),
+            })
+    }
 }
 
 /// `[batch, columns]` ids from column-major rows.

@@ -6,7 +6,7 @@ mod user_parts;
 
 #[test]
 fn user_parts_compose_into_a_decoder_that_generates() {
-    let report = user_parts::run().unwrap();
+    let report = user_parts::run::<phi3::device::Cpu>(phi3::device::cpu()).unwrap();
     assert_eq!(report.cached.len(), 12);
     assert_eq!(
         report.cached, report.uncached,

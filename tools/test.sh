@@ -30,7 +30,10 @@ if ! ls /usr/share/vulkan/icd.d/lvp_icd*.json > /dev/null 2>&1; then
     || { $sudo apt-get update -q > /dev/null && $sudo apt-get install -y -q mesa-vulkan-drivers > /dev/null; }
 fi
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
-cargo test --release --features wgpu --test wgpu
+# The GPU check's dry run: tests/wgpu.rs (oracle fixtures, every kernel and mask, cached =
+# uncached generation, SmolLM2's " Paris") in f32 and again computing in f16, then the bench with
+# fusion on and off — the same script, steps and binaries' sources an H200 runs (tools/gpu).
+./tools/gpu/check.sh --dry-run
 # ... and one example end to end on it: transformers' greedy tokens from the wgpu device.
 ids="$(python3 -c 'import json; print(",".join(map(str, json.load(open("tests/fixtures/gqa/expected.json"))["greedy"]["input_ids"])))')"
 cargo run --release -q --features wgpu --example generate -- --device wgpu --model tests/fixtures/gqa \

@@ -1,7 +1,9 @@
-//! What the examples share: choosing the backend at run time (`--device cpu|wgpu|cuda[:N]`).
+//! What the examples share: choosing the backend at run time (`--device cpu|wgpu|cuda[:N]`,
+//! `--compute f32|f16|bf16`, and for measurements `--no-fusion`).
 #![allow(dead_code)]
 
 use phi3::Phi3Error;
+use phi3::burn::tensor::{DType, backend::Backend};
 
 /// A backend and device named on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,6 +16,45 @@ pub enum Device {
     /// Burn's CUDA backend, device N.
     #[cfg(feature = "cuda")]
     Cuda(usize),
+    /// wgpu without Burn's fusion layer.
+    #[cfg(feature = "wgpu")]
+    WgpuUnfused,
+    /// CUDA device N without Burn's fusion layer.
+    #[cfg(feature = "cuda")]
+    CudaUnfused(usize),
+}
+
+impl Device {
+    /// The same device without Burn's fusion layer (`--no-fusion`); the CPU backend has none.
+    pub fn without_fusion(self) -> Result<Self, Phi3Error> {
+        match self {
+            Self::Cpu => Err(Phi3Error::InvalidOption {
+                option: "no-fusion",
+                message: "the cpu backend (Flex) has no fusion layer to turn off".into(),
+            }),
+            #[cfg(feature = "wgpu")]
+            Self::Wgpu | Self::WgpuUnfused => Ok(Self::WgpuUnfused),
+            #[cfg(feature = "cuda")]
+            Self::Cuda(i) | Self::CudaUnfused(i) => Ok(Self::CudaUnfused(i)),
+        }
+    }
+}
+
+/// Sets the compute dtype `--compute` names (`f32`, `f16`, `bf16`) on `device`, before anything
+/// is loaded there; a dtype the backend lacks is a typed error.
+pub fn set_compute<B: Backend>(device: &B::Device, name: &str) -> Result<(), Phi3Error> {
+    let dtype = match name {
+        "f32" => DType::F32,
+        "f16" => DType::F16,
+        "bf16" => DType::BF16,
+        other => {
+            return Err(Phi3Error::InvalidOption {
+                option: "compute",
+                message: format!("is {other:?}, expected f32, f16 or bf16"),
+            });
+        }
+    };
+    Ok(phi3::device::set_compute_dtype::<B>(device, dtype)?)
 }
 
 impl std::str::FromStr for Device {
@@ -69,6 +110,14 @@ macro_rules! on_device {
             #[cfg(feature = "cuda")]
             common::Device::Cuda(i) => {
                 $run::<phi3::device::Cuda>($($arg,)* phi3::device::cuda(i)?)
+            }
+            #[cfg(feature = "wgpu")]
+            common::Device::WgpuUnfused => {
+                $run::<phi3::device::WgpuUnfused>($($arg,)* phi3::device::wgpu())
+            }
+            #[cfg(feature = "cuda")]
+            common::Device::CudaUnfused(i) => {
+                $run::<phi3::device::CudaUnfused>($($arg,)* phi3::device::cuda(i)?)
             }
         }
     };

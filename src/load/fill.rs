@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 
 use burn::module::{Module, ModuleMapper, Param, ParamId};
-use burn::tensor::{DType, Int, Tensor, TensorData, TensorPrimitive, backend::Backend};
+use burn::tensor::{Int, Tensor, TensorData, TensorPrimitive, backend::Backend};
 use phi3_core::quant::{GgmlType, MatrixBuffer, QuantizedMatrix, kernels_run_on, quantize};
 use phi3_core::{ModelError, blocks_tensor};
 
@@ -25,7 +25,7 @@ use crate::error::{Phi3Error, Result};
 
 /// Fills every parameter of `model` from `source`, then checks that the checkpoint held nothing
 /// the model did not read. The matrices of linear layers and embeddings are stored as `storage`
-/// says; everything else (norms, biases, position tables) as f32.
+/// says; everything else (norms, biases, position tables) in the device's compute dtype.
 pub(crate) fn fill<B: Backend, M: Module<B>>(
     model: M,
     source: &mut dyn WeightSource,
@@ -172,12 +172,12 @@ impl<B: Backend> Filler<'_, B> {
             false => shape.clone(),
         };
         let data = self.read(&name, &stored)?;
+        let device = param.lazy_device();
         let dtype = match self.storage {
             WeightStorage::Float(dtype) if is_matrix => dtype,
-            _ => DType::F32,
+            _ => phi3_core::device::compute_dtype::<B>(&device),
         };
         // The dtype goes with the data: `from_data` alone would convert to the default float type.
-        let device = param.lazy_device();
         let tensor = Tensor::<B, D>::from_data(data.convert_dtype(dtype), (&device, dtype));
         phi3_core::fast::use_huge_pages(&tensor);
         let tensor = match transpose {

@@ -36,11 +36,12 @@ use crate::gguf::{GgufFile, GgufWeights, config_from_gguf, tokenizer_from_gguf};
 use crate::models::{Phi3ForCausalLM, gpt2, phi3};
 
 /// How the matrices (embeddings, projections, `lm_head`) are stored once loaded. Norms, biases
-/// and activations are f32 whatever the choice.
+/// and activations are in the device's compute dtype whatever the choice (f32 unless
+/// [`phi3_core::device::set_compute_dtype`] chose f16 or bf16).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WeightStorage {
     /// GGML blocks kept as the GGUF file stores them, multiplied by phi3's kernels (on the CPU
-    /// backend; elsewhere dequantized to f32); float tensors as f32. The default.
+    /// backend; elsewhere dequantized); float tensors in the compute dtype. The default.
     #[default]
     AsStored,
     /// Floats of this type (`F32`, `F16` or `BF16`); GGML blocks are dequantized.

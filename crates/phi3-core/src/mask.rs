@@ -7,7 +7,7 @@
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use burn::tensor::{Bool, Tensor, TensorData, backend::Backend};
+use burn::tensor::{Bool, Int, Tensor, TensorData, backend::Backend};
 
 use crate::positions::Positions;
 
@@ -56,6 +56,11 @@ pub trait AttentionMask: Debug + Send + Sync {
 /// Padding keys are hidden from every query; a padding query sees only itself (so its softmax
 /// row stays finite and cannot leak NaN into real rows).
 ///
+/// Where the mask names each query's keys as one range ([`AttentionMask::visible_range`]:
+/// causal, sliding window) the grid is computed on the device from a bound per query and a
+/// position per key — `rows · (q + k)` integers sent rather than `rows · q · k` flags, which
+/// matters on a GPU, where this runs every layer. Other masks are built on the host.
+///
 /// # Shapes
 /// - output: `[batch, q_len, k_len]` (batch 1 when no row is padded; it broadcasts)
 pub fn masked_tensor<B: Backend, M: AttentionMask + ?Sized>(
@@ -64,13 +69,85 @@ pub fn masked_tensor<B: Backend, M: AttentionMask + ?Sized>(
     key_columns: &[usize],
     device: &B::Device,
 ) -> Tensor<B, 3, Bool> {
-    let (hidden, shape) = hidden_tile(
-        mask,
-        positions,
-        positions.start..positions.end(),
-        key_columns,
-    );
+    let columns = positions.start..positions.end();
+    if let Some(bounds) = range_bounds(mask, positions, columns.clone(), key_columns) {
+        return bounds.hidden(device);
+    }
+    let (hidden, shape) = hidden_tile(mask, positions, columns, key_columns);
     Tensor::from_data(TensorData::new(hidden, shape), device)
+}
+
+/// A range mask in `rows · (q + k)` integers: query `i` of row `r` sees key `j` exactly when
+/// `low[r, i] ≤ key[r, j] < high[r, i]`.
+struct RangeBounds {
+    low: Vec<i64>,
+    high: Vec<i64>,
+    keys: Vec<i64>,
+    shape: [usize; 3],
+}
+
+/// What stands for a padding column, as a key position and as the one key a padding query sees:
+/// negative, so no real query's range (≥ 0) contains it, and distinct per column.
+fn padding_code(column: usize) -> i64 {
+    -(column as i64) - 2
+}
+
+/// The bounds of `mask` for the queries in `columns`, or `None` when some query's keys are not
+/// one range.
+fn range_bounds<M: AttentionMask + ?Sized>(
+    mask: &M,
+    positions: &Positions,
+    columns: std::ops::Range<usize>,
+    key_columns: &[usize],
+) -> Option<RangeBounds> {
+    let rows = if positions.is_uniform() {
+        1
+    } else {
+        positions.batch()
+    };
+    let (q_len, k_len) = (columns.len(), key_columns.len());
+    let mut bounds = RangeBounds {
+        low: Vec::with_capacity(rows * q_len),
+        high: Vec::with_capacity(rows * q_len),
+        keys: Vec::with_capacity(rows * k_len),
+        shape: [rows, q_len, k_len],
+    };
+    for row in 0..rows {
+        for q_col in columns.clone() {
+            let (low, high) = match positions.position(row, q_col) {
+                None => (padding_code(q_col), padding_code(q_col) + 1),
+                Some(q) => {
+                    let range = mask.visible_range(q)?;
+                    (range.start as i64, range.end as i64)
+                }
+            };
+            bounds.low.push(low);
+            bounds.high.push(high);
+        }
+        for &k_col in key_columns {
+            let key = positions.position(row, k_col);
+            bounds
+                .keys
+                .push(key.map_or(padding_code(k_col), |k| k as i64));
+        }
+    }
+    Some(bounds)
+}
+
+impl RangeBounds {
+    /// The hidden flags, compared on the device.
+    fn hidden<B: Backend>(self, device: &B::Device) -> Tensor<B, 3, Bool> {
+        let [rows, q_len, k_len] = self.shape;
+        let column = |values: Vec<i64>| {
+            Tensor::<B, 3, Int>::from_data(TensorData::new(values, [rows, q_len, 1]), device)
+                .expand([rows, q_len, k_len])
+        };
+        let (low, high) = (column(self.low), column(self.high));
+        let keys =
+            Tensor::<B, 3, Int>::from_data(TensorData::new(self.keys, [rows, 1, k_len]), device)
+                .expand([rows, q_len, k_len]);
+        keys.clone().lower(low).bool_or(keys.greater_equal(high))
+    }
 }
 
 /// The hidden flags of the queries in `columns` (a sub-range of `positions`) against

@@ -10,7 +10,9 @@
 
 mod processors;
 
-pub use processors::{LogitsProcessor, MinP, RepetitionPenalty, Temperature, TopK, TopP};
+pub use processors::{
+    LogitsProcessor, MinP, ProcessorKind, RepetitionPenalty, Temperature, TopK, TopP,
+};
 
 use rand::Rng;
 use rand::SeedableRng;
@@ -43,7 +45,28 @@ pub enum SamplingError {
 /// Picks a token id from one position's logits over the vocabulary.
 pub trait Sampler {
     /// Returns the chosen id. `history` is the sequence so far (prompt and generated tokens).
+    ///
+    /// Under [`Candidates::Top`], `logits` are the candidates' only (the `k` largest of the row,
+    /// in id order) and the answer is an index into them.
     fn sample(&mut self, logits: &[f32], history: &[u32]) -> Result<u32, SamplingError>;
+
+    /// How much of the row [`Self::sample`] needs. [`Candidates::All`], the default, is always
+    /// right; [`Candidates::Top`] lets generation pick the candidates where the logits are (on
+    /// a GPU) and read back only those.
+    fn candidates(&self) -> Candidates {
+        Candidates::All
+    }
+}
+
+/// The part of a row of logits a sampler reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Candidates {
+    /// The whole row.
+    All,
+    /// Only the `k` largest logits, in id order: the sampler answers the same on them as on
+    /// the whole row (greedy, and chains whose first filter keeps at most `k`). Ties at the
+    /// `k`-th value may be broken differently from a whole-row sort.
+    Top(usize),
 }
 
 /// Index of the largest logit, ties to the lowest index (as `torch.argmax`).
@@ -76,6 +99,15 @@ pub struct Greedy {
 }
 
 impl Sampler for Greedy {
+    /// One candidate without a repetition penalty; the whole row with one (it rewrites the
+    /// logits of past tokens, wherever they rank).
+    fn candidates(&self) -> Candidates {
+        match self.repetition_penalty {
+            None => Candidates::Top(1),
+            Some(_) => Candidates::All,
+        }
+    }
+
     fn sample(&mut self, logits: &[f32], history: &[u32]) -> Result<u32, SamplingError> {
         match &self.repetition_penalty {
             None => argmax(logits),
@@ -137,6 +169,23 @@ pub fn softmax(logits: &[f32]) -> Vec<f64> {
 }
 
 impl Sampler for ProcessorChain {
+    /// `Top(k)` when the chain's first filter keeps the `k` most likely tokens, only
+    /// order-preserving processors come before it and only filters that ignore removed tokens
+    /// after it (temperature → top-k → top-p → min-p); the whole row otherwise.
+    fn candidates(&self) -> Candidates {
+        let mut cut = None;
+        for p in &self.processors {
+            match (p.kind(), cut) {
+                (ProcessorKind::Monotone, _) => {}
+                (ProcessorKind::KeepsTop(k), None) => cut = Some(k),
+                (ProcessorKind::KeepsTop(k), Some(c)) => cut = Some(k.min(c)),
+                (ProcessorKind::Filter, Some(_)) => {}
+                (ProcessorKind::Filter | ProcessorKind::Other, _) => return Candidates::All,
+            }
+        }
+        cut.map_or(Candidates::All, Candidates::Top)
+    }
+
     fn sample(&mut self, logits: &[f32], history: &[u32]) -> Result<u32, SamplingError> {
         let probs = self.distribution(logits, history)?;
         let u: f64 = self.rng.random();

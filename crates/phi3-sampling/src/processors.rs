@@ -4,6 +4,26 @@
 pub trait LogitsProcessor {
     /// Rewrites `logits`; `history` is the sequence so far.
     fn process(&self, logits: &mut [f32], history: &[u32]);
+
+    /// What the processor reads, which decides whether a chain can run on the top candidates
+    /// alone ([`crate::Candidates`]). [`ProcessorKind::Other`], the default, is always safe.
+    fn kind(&self) -> ProcessorKind {
+        ProcessorKind::Other
+    }
+}
+
+/// How a [`LogitsProcessor`] depends on the row it rewrites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessorKind {
+    /// Each logit mapped on its own by an increasing function (temperature): the ranking stays.
+    Monotone,
+    /// Keeps the `k` largest logits and removes the rest (top-k).
+    KeepsTop(usize),
+    /// Removes tokens by looking only at tokens not yet removed (top-p, min-p): the same on the
+    /// survivors of an earlier cut as on the whole row with the rest at `-inf`.
+    Filter,
+    /// Anything else (reads ids or history, like the repetition penalty).
+    Other,
 }
 
 /// CTRL's repetition penalty (Keskar et al., 2019), as transformers applies it: a token already
@@ -30,6 +50,10 @@ impl LogitsProcessor for RepetitionPenalty {
 pub struct Temperature(pub f32);
 
 impl LogitsProcessor for Temperature {
+    fn kind(&self) -> ProcessorKind {
+        ProcessorKind::Monotone
+    }
+
     fn process(&self, logits: &mut [f32], _history: &[u32]) {
         for x in logits.iter_mut() {
             *x /= self.0;
@@ -49,6 +73,10 @@ fn descending(logits: &[f32]) -> Vec<usize> {
 pub struct TopK(pub usize);
 
 impl LogitsProcessor for TopK {
+    fn kind(&self) -> ProcessorKind {
+        ProcessorKind::KeepsTop(self.0)
+    }
+
     fn process(&self, logits: &mut [f32], _history: &[u32]) {
         for &i in descending(logits).iter().skip(self.0) {
             logits[i] = f32::NEG_INFINITY;
@@ -62,6 +90,10 @@ impl LogitsProcessor for TopK {
 pub struct TopP(pub f32);
 
 impl LogitsProcessor for TopP {
+    fn kind(&self) -> ProcessorKind {
+        ProcessorKind::Filter
+    }
+
     fn process(&self, logits: &mut [f32], _history: &[u32]) {
         let probs = crate::softmax(logits);
         let mut mass = 0.0;
@@ -84,6 +116,10 @@ impl LogitsProcessor for TopP {
 pub struct MinP(pub f32);
 
 impl LogitsProcessor for MinP {
+    fn kind(&self) -> ProcessorKind {
+        ProcessorKind::Filter
+    }
+
     fn process(&self, logits: &mut [f32], _history: &[u32]) {
         let probs = crate::softmax(logits);
         let top = probs.iter().copied().fold(0.0, f64::max);

@@ -210,3 +210,71 @@ fn named_samplers_are_the_configured_chains() {
     assert_eq!(top2, run(configured(Some(2)).build().unwrap().as_mut()));
     assert!(top2.iter().all(|&id| id == 1 || id == 3), "{top2:?}");
 }
+
+/// The `k` largest logits in id order, and their ids (what generation reads back under
+/// `Candidates::Top(k)`).
+fn top_candidates(logits: &[f32], k: usize) -> (Vec<f32>, Vec<u32>) {
+    let mut order: Vec<usize> = (0..logits.len()).collect();
+    order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
+    order.truncate(k);
+    order.sort_unstable();
+    (
+        order.iter().map(|&i| logits[i]).collect(),
+        order.iter().map(|&i| i as u32).collect(),
+    )
+}
+
+#[test]
+fn samplers_on_their_top_candidates_answer_as_on_the_whole_row() {
+    let logits: Vec<f32> = (0..200)
+        .map(|i| ((i * 37 % 101) as f32).sin() * 4.0)
+        .collect();
+    let configs = [
+        SamplerConfig::default(),
+        config(0.8, Some(5), None),
+        config(1.3, Some(40), Some(0.9)),
+        SamplerConfig {
+            min_p: Some(0.05),
+            ..config(1.0, Some(12), Some(0.95))
+        },
+    ];
+    for c in &configs {
+        for seed in 0..20 {
+            let c = SamplerConfig { seed, ..c.clone() };
+            let (mut whole, mut cut) = (c.build().unwrap(), c.build().unwrap());
+            let Candidates::Top(k) = cut.candidates() else {
+                panic!("{c:?} should read only its top candidates");
+            };
+            assert_eq!(k, c.top_k.unwrap_or(1));
+            let (values, ids) = top_candidates(&logits, k);
+            for _ in 0..5 {
+                let expected = whole.sample(&logits, &[]).unwrap();
+                let index = cut.sample(&values, &[]).unwrap();
+                assert_eq!(ids[index as usize], expected, "{c:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn samplers_that_read_the_whole_row_say_so() {
+    let penalty = SamplerConfig {
+        repetition_penalty: Some(1.2),
+        ..config(0.8, Some(5), None)
+    };
+    let greedy_penalty = SamplerConfig {
+        repetition_penalty: Some(1.2),
+        ..SamplerConfig::default()
+    };
+    for c in [
+        config(0.8, None, None),
+        config(0.8, None, Some(0.9)),
+        penalty,
+        greedy_penalty,
+    ] {
+        assert_eq!(c.build().unwrap().candidates(), Candidates::All, "{c:?}");
+    }
+    // A filter before the cut sees tokens the cut removes: the whole row.
+    let chain = ProcessorChain::new(vec![Box::new(TopP(0.9)), Box::new(TopK(3))], 0);
+    assert_eq!(chain.candidates(), Candidates::All);
+}

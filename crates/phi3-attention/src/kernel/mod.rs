@@ -4,7 +4,7 @@
 use burn::tensor::activation::softmax;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{Bool, Tensor, TensorData, backend::Backend};
+use burn::tensor::{Bool, DType, Tensor, backend::Backend};
 
 use phi3_core::{AttentionMask, Positions, hidden_tile, masked_tensor};
 
@@ -61,8 +61,14 @@ pub struct MaskInput<'a> {
 }
 
 /// A finite stand-in for −∞ in the tiled kernel: a tile whose keys are all hidden from a row
-/// must not produce `exp(−∞ − (−∞)) = NaN` in the running sums.
-const HIDDEN: f32 = -1e30;
+/// must not produce `exp(−∞ − (−∞)) = NaN` in the running sums. The most negative f16 where the
+/// activations are f16 (−1e30 would round to −∞ there).
+fn hidden_value(dtype: DType) -> f32 {
+    match dtype {
+        DType::F16 => -65504.0,
+        _ => -1e30,
+    }
+}
 
 /// Runs `kernel` on already-projected heads. `k` and `v` may have fewer heads than `q`
 /// (grouped-query attention): query head `i` uses key/value head `i / (heads / kv_heads)`.
@@ -70,8 +76,8 @@ const HIDDEN: f32 = -1e30;
 /// The naive and tiled kernels never copy keys and values per query head: the query heads of a
 /// group are stacked along the sequence axis (`[b, kv, groups·q_len, d]`) and multiplied with
 /// their one key/value head, so a step reads each cached key once — which is what makes MQA and
-/// GQA decode faster than MHA, not only smaller. Burn's fused op needs equal head counts; there
-/// keys and values are repeated first.
+/// GQA decode faster than MHA, not only smaller. Burn's fused op, which needs equal head counts,
+/// gets the same stacking: one "head" of `groups · q_len` queries per key/value head.
 ///
 /// # Shapes
 /// - q: `[batch, heads, q_len, head_dim]`, k / v: `[batch, kv_heads, k_len, head_dim]`
@@ -120,36 +126,39 @@ pub fn scaled_dot_product<B: Backend>(
             let q = q.reshape([batch, kv_heads, groups * q_len, head_dim]);
             let scores = q.matmul(k.swap_dims(2, 3)) * scale;
             let scores = scores.mask_fill(grouped_mask(hidden, q_len, k_len), f32::NEG_INFINITY);
-            softmax(scores, 3)
+            // In f32 whatever the activations' dtype, as transformers' eager attention.
+            let dtype = scores.dtype();
+            softmax(scores.cast(DType::F32), 3)
+                .cast(dtype)
                 .matmul(v)
                 .reshape([batch, heads, q_len, head_dim])
         }
         AttentionKernel::Fused => {
+            // The query heads of a group stacked as one head of `groups · q_len` queries, as in
+            // the naive kernel: the op sees equal head counts without keys and values copied.
             let hidden =
                 masked_tensor::<B, _>(mask.mask, mask.positions, mask.key_columns, &q.device());
-            let rows = hidden.dims()[0];
-            let hidden = hidden
-                .reshape([rows, 1, q_len, k_len])
-                .expand([batch, heads, q_len, k_len]);
             let options = AttentionModuleOptions {
                 scale: Some(scale),
                 softcap: None,
                 is_causal: false,
             };
             attention(
-                q,
-                repeat_kv(k, groups),
-                repeat_kv(v, groups),
-                Some(hidden),
+                q.reshape([batch, kv_heads, groups * q_len, head_dim]),
+                k,
+                v,
+                Some(grouped_mask(hidden, q_len, k_len)),
                 None,
                 options,
             )
+            .reshape([batch, heads, q_len, head_dim])
         }
         AttentionKernel::Tiled { block } => tiled(q, k, v, mask, scale, block.max(1)),
     }
 }
 
-/// Repeats each key/value head for the query heads of its group.
+/// Repeats each key/value head for the query heads of its group (for kernels of one's own that
+/// need equal head counts; phi3's stack the query heads instead).
 ///
 /// # Shapes
 /// - x: `[batch, kv_heads, seq, head_dim]` → `[batch, kv_heads·groups, seq, head_dim]`
@@ -177,6 +186,10 @@ fn tiled<B: Backend>(
     let groups = heads / kv_heads;
     let device = q.device();
     let start = mask.positions.start;
+    let hidden_value = hidden_value(q.dtype());
+    // The whole call's mask, built once (on the device where it can be); tiles narrow it.
+    let call_mask = masked_tensor::<B, _>(mask.mask, mask.positions, mask.key_columns, &device);
+    let rows = call_mask.dims()[0];
     let q = q.reshape([batch, kv_heads, groups, q_len, head_dim]);
     let mut outputs = Vec::with_capacity(q_len.div_ceil(block));
     for q0 in (0..q_len).step_by(block) {
@@ -188,30 +201,33 @@ fn tiled<B: Backend>(
                 .reshape([batch, kv_heads, rows_per_tile, head_dim])
                 * scale;
         // Running maximum, sum of exponentials and weighted values, per query row.
-        let mut m = Tensor::<B, 4>::full([batch, kv_heads, rows_per_tile, 1], HIDDEN, &device);
+        let mut m =
+            Tensor::<B, 4>::full([batch, kv_heads, rows_per_tile, 1], hidden_value, &device);
         let mut l = Tensor::<B, 4>::zeros([batch, kv_heads, rows_per_tile, 1], &device);
         let mut acc = Tensor::<B, 4>::zeros([batch, kv_heads, rows_per_tile, head_dim], &device);
         for k0 in (0..k_len).step_by(block) {
             let bk = block.min(k_len - k0);
             let columns = start + q0..start + q0 + bq;
-            let (hidden, [rows, _, _]) = hidden_tile(
+            // Asked on the host, where the answer is: no tensor is read back to skip a tile.
+            let (flags, _) = hidden_tile(
                 mask.mask,
                 mask.positions,
                 columns,
                 &mask.key_columns[k0..k0 + bk],
             );
-            if hidden.iter().all(|&h| h) {
+            if flags.iter().all(|&h| h) {
                 continue; // e.g. above the diagonal of a causal mask: nothing to compute
             }
-            let hidden =
-                Tensor::<B, 3, Bool>::from_data(TensorData::new(hidden, [rows, bq, bk]), &device)
-                    .reshape([rows, 1, 1, bq, bk])
-                    .expand([batch, kv_heads, groups, bq, bk])
-                    .reshape([batch, kv_heads, rows_per_tile, bk]);
+            let hidden = call_mask
+                .clone()
+                .slice([0..rows, q0..q0 + bq, k0..k0 + bk])
+                .reshape([rows, 1, 1, bq, bk])
+                .expand([batch, kv_heads, groups, bq, bk])
+                .reshape([batch, kv_heads, rows_per_tile, bk]);
             let scores = q_tile
                 .clone()
                 .matmul(k.clone().narrow(2, k0, bk).swap_dims(2, 3))
-                .mask_fill(hidden, HIDDEN);
+                .mask_fill(hidden, hidden_value);
             let m_new = m.clone().max_pair(scores.clone().max_dim(3));
             let p = (scores - m_new.clone()).exp();
             let correction = (m - m_new.clone()).exp();

@@ -107,6 +107,34 @@ mod tests {
     }
 
     #[test]
+    fn masks_built_on_the_device_equal_the_host_grid() {
+        use burn::backend::Flex;
+        use phi3_core::{Positions, hidden_tile, masked_tensor};
+        let masks: [&dyn AttentionMask; 4] = [
+            &Causal,
+            &SlidingWindow { window: 1 },
+            &SlidingWindow { window: 3 },
+            &StridedSparse { stride: 2 }, // no ranges: the host path, checked alike
+        ];
+        let cases = [
+            (Positions::new(1, 0, 6), (0..6).collect::<Vec<_>>()),
+            (Positions::new(1, 5, 1), (0..6).collect()),
+            (Positions::new(2, 7, 1), vec![4, 5, 6, 7]), // a window's ring, shifted
+            (Positions::padded(vec![0, 2, 1], 0, 5), (0..5).collect()),
+            (Positions::padded(vec![0, 2, 1], 4, 1), (0..5).collect()),
+        ];
+        for mask in masks {
+            for (positions, keys) in &cases {
+                let columns = positions.start..positions.end();
+                let (expected, _) = hidden_tile(mask, positions, columns, keys);
+                let got = masked_tensor::<Flex, _>(mask, positions, keys, &Default::default());
+                let got: Vec<bool> = got.into_data().to_vec().unwrap();
+                assert_eq!(got, expected, "{} {positions:?} {keys:?}", mask.name());
+            }
+        }
+    }
+
+    #[test]
     fn visible_ranges_agree_with_visible() {
         let masks: [&dyn AttentionMask; 5] = [
             &Causal,

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use burn::module::{Module, ModuleDisplay, ModuleVisitor, Param, ParamId};
-use burn::tensor::{DType, Int, Tensor, backend::Backend};
+use burn::tensor::{Int, Tensor, backend::Backend};
 
 use super::causal_model::CausalModel;
 use super::layer::DecoderLayer;
@@ -98,8 +98,11 @@ where
             });
         }
         let device = input_ids.device();
-        // Embeddings may be stored in 16 bits; activations are f32.
-        let embedded = self.embed_tokens.forward(input_ids)?.cast(DType::F32);
+        // Embeddings may be stored in another dtype than the device computes in.
+        let embedded = self
+            .embed_tokens
+            .forward(input_ids)?
+            .cast(crate::device::compute_dtype::<B>(&device));
         let mut x = self.position.embed(embedded, positions);
         let rotation = self.position.rotation(positions, &device);
         let mut no_cache = NoCache;

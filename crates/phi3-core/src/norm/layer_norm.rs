@@ -1,7 +1,7 @@
 //! Layer normalisation (Ba et al., 2016), the original Transformer's norm.
 
 use burn::module::{Module, Param};
-use burn::tensor::{Tensor, backend::Backend};
+use burn::tensor::{DType, Tensor, backend::Backend};
 
 use super::Norm;
 
@@ -29,11 +29,16 @@ impl<B: Backend> LayerNorm<B> {
 }
 
 impl<B: Backend> Norm<B> for LayerNorm<B> {
+    /// In f32 whatever the activations' dtype (as PyTorch's half-precision kernels
+    /// accumulate), cast back before the gain and shift.
     fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        let dtype = x.dtype();
+        let x = x.cast(DType::F32);
         let centred = x.clone() - x.mean_dim(D - 1);
         let inv_std = (centred.clone().square().mean_dim(D - 1) + self.eps)
             .sqrt()
             .recip();
-        centred * inv_std * self.weight.val().unsqueeze::<D>() + self.bias.val().unsqueeze::<D>()
+        (centred * inv_std).cast(dtype) * self.weight.val().cast(dtype).unsqueeze::<D>()
+            + self.bias.val().cast(dtype).unsqueeze::<D>()
     }
 }

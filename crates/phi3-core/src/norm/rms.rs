@@ -1,7 +1,7 @@
 //! Root-mean-square norm.
 
 use burn::module::{Module, Param};
-use burn::tensor::{Tensor, backend::Backend};
+use burn::tensor::{DType, Tensor, backend::Backend};
 
 use super::Norm;
 
@@ -41,10 +41,14 @@ impl<B: Backend> Norm<B> for RmsNorm<B> {
 
 impl<B: Backend> RmsNorm<B> {
     /// [`Norm::forward`] by Burn's ops on any backend (the fused kernel's reference).
+    /// In f32 whatever the activations' dtype, as transformers' `Phi3RMSNorm` (a mean of
+    /// squares overflows f16 from |x| ≈ 256), cast back before the gain.
     pub(crate) fn forward_generic<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        let dtype = x.dtype();
+        let x = x.cast(DType::F32);
         let inv_rms = (x.clone().square().mean_dim(D - 1) + self.eps)
             .sqrt()
             .recip();
-        x * inv_rms * self.weight.val().unsqueeze::<D>()
+        (x * inv_rms).cast(dtype) * self.weight.val().cast(dtype).unsqueeze::<D>()
     }
 }
