@@ -33,6 +33,27 @@ pub enum Phi3Error {
         /// The missing shard file.
         shard: PathBuf,
     },
+    /// A shard index names a file outside the checkpoint directory (`../x`, an absolute path, or
+    /// a symlink out): refused without opening it.
+    #[error("{index} names shard {shard:?}: {reason}")]
+    UnsafeShardPath {
+        /// The index file.
+        index: PathBuf,
+        /// The name as the index gives it.
+        shard: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// A weight holds NaN or an infinity.
+    #[error("tensor `{tensor}` in {file} holds NaN or inf (value {index})")]
+    NonFiniteWeight {
+        /// The tensor's checkpoint name.
+        tensor: String,
+        /// The checkpoint.
+        file: PathBuf,
+        /// Position of the first such value.
+        index: usize,
+    },
     /// A safetensors file is malformed or truncated.
     #[error("{file} is not a valid safetensors file: {message}")]
     Safetensors {

@@ -189,15 +189,26 @@ fn run<B: Backend, M: CausalModel<B> + ?Sized>(
             ),
         });
     }
+    if config.max_new_tokens == 0 {
+        return Err(Phi3Error::InvalidOption {
+            option: "max_new_tokens",
+            message: "is 0, expected at least 1".into(),
+        });
+    }
     for prompt in prompts {
         if prompt.is_empty() {
             return Err(ModelError::EmptyInput.into());
         }
         if let Some(&id) = prompt.iter().find(|&&id| id as usize >= vocab) {
-            return Err(ModelError::TokenOutOfRange { id, vocab }.into());
+            return Err(ModelError::TokenOutOfRange {
+                id: id.into(),
+                vocab,
+            }
+            .into());
         }
         let context = model_config.max_position_embeddings;
-        if prompt.len() + config.max_new_tokens > context {
+        // Saturating: a huge max_new_tokens must fail the check, not wrap past it.
+        if prompt.len().saturating_add(config.max_new_tokens) > context {
             return Err(Phi3Error::PromptTooLong {
                 prompt_tokens: prompt.len(),
                 max_new_tokens: config.max_new_tokens,

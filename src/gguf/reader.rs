@@ -130,16 +130,19 @@ impl<'a> Cursor<'a> {
         Ok(bytes)
     }
 
+    /// The next `N` bytes as an array.
+    fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N]> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N, what)?);
+        Ok(out)
+    }
+
     fn u32(&mut self, what: &str) -> Result<u32> {
-        Ok(u32::from_le_bytes(
-            self.take(4, what)?.try_into().expect("4 bytes"),
-        ))
+        Ok(u32::from_le_bytes(self.array(what)?))
     }
 
     fn u64(&mut self, what: &str) -> Result<u64> {
-        Ok(u64::from_le_bytes(
-            self.take(8, what)?.try_into().expect("8 bytes"),
-        ))
+        Ok(u64::from_le_bytes(self.array(what)?))
     }
 
     /// A count that must fit in the rest of the file at `min_bytes` each.
@@ -164,11 +167,11 @@ impl<'a> Cursor<'a> {
         Ok(match ty {
             0 => Value::Int(self.take(1, key)?[0] as i128),
             1 => Value::Int(self.take(1, key)?[0] as i8 as i128),
-            2 => Value::Int(u16::from_le_bytes(self.take(2, key)?.try_into().expect("2")) as i128),
-            3 => Value::Int(i16::from_le_bytes(self.take(2, key)?.try_into().expect("2")) as i128),
+            2 => Value::Int(u16::from_le_bytes(self.array(key)?) as i128),
+            3 => Value::Int(i16::from_le_bytes(self.array(key)?) as i128),
             4 => Value::Int(self.u32(key)? as i128),
             5 => Value::Int(self.u32(key)? as i32 as i128),
-            6 => Value::Float(f32::from_le_bytes(self.take(4, key)?.try_into().expect("4")) as f64),
+            6 => Value::Float(f32::from_le_bytes(self.array(key)?) as f64),
             7 => Value::Bool(self.take(1, key)?[0] != 0),
             8 => Value::String(self.string(key)?),
             9 => {
@@ -176,7 +179,16 @@ impl<'a> Cursor<'a> {
                     return Err(self.err(format!("`{key}`: arrays nested too deep")));
                 }
                 let elem = self.u32(key)?;
-                let n = self.count(&format!("length of array `{key}`"), 1)?;
+                // Each element takes at least its own encoded size: a count the rest of the file
+                // cannot hold is refused before anything is allocated for it.
+                let min_bytes = match elem {
+                    2 | 3 => 2,
+                    4..=6 => 4,
+                    8 | 10..=12 => 8,
+                    9 => 12,
+                    _ => 1,
+                };
+                let n = self.count(&format!("length of array `{key}`"), min_bytes)?;
                 let mut items = Vec::with_capacity(n.min(1 << 20));
                 for _ in 0..n {
                     items.push(self.value(elem, key, depth + 1)?);
@@ -185,9 +197,7 @@ impl<'a> Cursor<'a> {
             }
             10 => Value::Int(self.u64(key)? as i128),
             11 => Value::Int(self.u64(key)? as i64 as i128),
-            12 => Value::Float(f64::from_le_bytes(
-                self.take(8, key)?.try_into().expect("8"),
-            )),
+            12 => Value::Float(f64::from_le_bytes(self.array(key)?)),
             other => return Err(self.err(format!("`{key}` has unknown metadata type {other}"))),
         })
     }
@@ -280,7 +290,10 @@ impl GgufFile {
                     tensor: name.clone(),
                     type_id,
                 })?;
-            let numel: u128 = dims.iter().map(|&d| d as u128).product();
+            let numel: u128 = dims
+                .iter()
+                .try_fold(1u128, |n, &d| n.checked_mul(d as u128))
+                .unwrap_or(u128::MAX);
             if numel == 0 || numel > MAX_ELEMENTS {
                 return Err(c.err(format!(
                     "tensor `{name}` declares dimensions {dims:?}: {numel} elements"
@@ -291,6 +304,11 @@ impl GgufFile {
                     "tensor `{name}`: row length {} is not a multiple of the {ty:?} block size {}",
                     dims[0],
                     ty.block_size()
+                )));
+            }
+            if !offset.is_multiple_of(alignment as u64) {
+                return Err(c.err(format!(
+                    "tensor `{name}`: offset {offset} is not a multiple of the alignment {alignment}"
                 )));
             }
             let bytes = (numel / ty.block_size() as u128 * ty.block_bytes() as u128) as usize;
@@ -314,6 +332,21 @@ impl GgufFile {
                     bytes,
                 },
             );
+        }
+        // As ggml requires: no two tensors share bytes (overlapping ranges would let one
+        // tensor's data be read as another's).
+        let mut ranges: Vec<(usize, usize, &String)> = tensors
+            .iter()
+            .map(|(name, t)| (t.offset, t.offset + t.bytes, name))
+            .collect();
+        ranges.sort_unstable();
+        for pair in ranges.windows(2) {
+            if pair[1].0 < pair[0].1 {
+                return Err(c.err(format!(
+                    "tensors `{}` and `{}` overlap",
+                    pair[0].2, pair[1].2
+                )));
+            }
         }
         Ok((version, metadata, tensors))
     }

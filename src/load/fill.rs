@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 
 use burn::module::{Module, ModuleMapper, Param, ParamId};
-use burn::tensor::{Int, Tensor, TensorData, TensorPrimitive, backend::Backend};
+use burn::tensor::{DType, Int, Tensor, TensorData, TensorPrimitive, backend::Backend};
 use phi3_core::quant::{GgmlType, MatrixBuffer, QuantizedMatrix, kernels_run_on, quantize};
 use phi3_core::{ModelError, blocks_tensor};
 
@@ -194,6 +194,20 @@ impl<B: Backend> Filler<'_, B> {
     /// Tensor `name` stored as `shape`, or — when a fuse rule applies and the checkpoint has the
     /// parts instead — the parts concatenated along the output dimension.
     fn read(&mut self, name: &str, shape: &[usize]) -> Result<TensorData> {
+        let data = self.read_unchecked(name, shape)?;
+        // NaN or ±inf in a weight poisons every logit downstream: reported here, by name, where
+        // one pass over memory being loaded anyway finds it.
+        if let Some(index) = first_non_finite(&data) {
+            return Err(Phi3Error::NonFiniteWeight {
+                tensor: name.into(),
+                file: self.source.origin(),
+                index,
+            });
+        }
+        Ok(data)
+    }
+
+    fn read_unchecked(&mut self, name: &str, shape: &[usize]) -> Result<TensorData> {
         if !self.source.contains(name)
             && let Some(parts) = self.names.parts(name)
             && parts.iter().all(|p| self.source.contains(p))
@@ -432,6 +446,10 @@ fn dequantize_lazily<B: Backend, const D: usize>(
     let shape = param.lazy_shape();
     Param::uninitialized(
         param.id,
+        #[allow(
+            clippy::expect_used,
+            reason = "the blocks were parsed once already, at load"
+        )]
         move |device, _| {
             let data = blocks.clone().into_data();
             let matrix = QuantizedMatrix::from_bytes(data.as_bytes())
@@ -447,6 +465,25 @@ fn dequantize_lazily<B: Backend, const D: usize>(
         false,
         shape,
     )
+}
+
+/// The first NaN or infinity among a float tensor's values (f32, f16, bf16: all exponent bits
+/// set), or `None`; other dtypes have none.
+fn first_non_finite(data: &TensorData) -> Option<usize> {
+    let bytes = data.as_bytes();
+    let halves = |exponent: u16| {
+        bytes
+            .chunks_exact(2)
+            .position(|b| u16::from_le_bytes([b[0], b[1]]) & exponent == exponent)
+    };
+    match data.dtype {
+        DType::F32 => bytes
+            .chunks_exact(4)
+            .position(|b| !f32::from_le_bytes([b[0], b[1], b[2], b[3]]).is_finite()),
+        DType::F16 => halves(0x7C00),
+        DType::BF16 => halves(0x7F80),
+        _ => None,
+    }
 }
 
 fn to_f32(data: TensorData) -> Result<Vec<f32>> {

@@ -47,7 +47,9 @@ impl GenerationDefaults {
     /// `generation_config.json` in `dir`, or no defaults when there is none.
     pub fn from_dir(dir: &Path) -> Result<Self> {
         let path = dir.join(GENERATION_CONFIG);
-        if !path.is_file() {
+        // Absent: no defaults. Present but no regular file (a device, a fifo): read like any
+        // other, so that it fails by name rather than being skipped in silence.
+        if !path.exists() {
             return Ok(Self::default());
         }
         let json = |message: String| ModelError::Json {
@@ -55,14 +57,8 @@ impl GenerationDefaults {
             what: "a generation config",
             message,
         };
-        let size = std::fs::metadata(&path)
-            .map_err(|source| crate::Phi3Error::io(&path, source))?
-            .len();
-        if size > MAX_BYTES {
-            return Err(json(format!("{size} bytes, more than {MAX_BYTES}")).into());
-        }
-        let text =
-            std::fs::read_to_string(&path).map_err(|source| crate::Phi3Error::io(&path, source))?;
+        let text = phi3_core::text_file::read_text(&path, MAX_BYTES)
+            .map_err(|source| crate::Phi3Error::io(&path, source))?;
         Ok(serde_json::from_str(&text).map_err(|e| json(e.to_string()))?)
     }
 

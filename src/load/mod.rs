@@ -23,6 +23,7 @@ use std::sync::Arc;
 use burn::module::Module;
 use burn::tensor::{DType, backend::Backend};
 use phi3_core::quant::GgmlType;
+use phi3_core::text_file::{SETTINGS_LIMIT, read_text};
 use phi3_core::{ModelError, Phi3Config};
 use phi3_tokenizer::Tokenizer;
 
@@ -122,7 +123,7 @@ pub struct Pretrained {
     config: Phi3Config,
     generation: GenerationDefaults,
     names: CheckpointNames,
-    weights: Box<dyn WeightSource>,
+    weights: Box<dyn WeightSource + Send + Sync>,
     tokenizer: TokenizerSource,
 }
 
@@ -162,7 +163,7 @@ impl Pretrained {
             });
         }
         let config_path = path.join("config.json");
-        let text = std::fs::read_to_string(&config_path)
+        let text = read_text(&config_path, SETTINGS_LIMIT)
             .map_err(|source| Phi3Error::io(&config_path, source))?;
         let model_type = serde_json::from_str::<serde_json::Value>(&text)
             .ok()

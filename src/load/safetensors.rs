@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::{Bytes, DType, TensorData};
 use phi3_core::ModelError;
+use phi3_core::text_file::{SETTINGS_LIMIT, read_text};
 use serde::Deserialize;
 
 use super::source::WeightSource;
@@ -59,8 +60,9 @@ impl Checkpoint {
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref();
         let index_path = dir.join(SHARD_INDEX);
+        let mut weight_map = None;
         let files: Vec<PathBuf> = if index_path.exists() {
-            let text = std::fs::read_to_string(&index_path)
+            let text = read_text(&index_path, SETTINGS_LIMIT)
                 .map_err(|source| Phi3Error::io(&index_path, source))?;
             let index: ShardIndex = serde_json::from_str(&text).map_err(|e| ModelError::Json {
                 path: index_path.clone(),
@@ -68,20 +70,12 @@ impl Checkpoint {
                 message: e.to_string(),
             })?;
             let names: BTreeSet<&String> = index.weight_map.values().collect();
-            names
+            let files: Vec<PathBuf> = names
                 .into_iter()
-                .map(|name| {
-                    let path = dir.join(name);
-                    if path.is_file() {
-                        Ok(path)
-                    } else {
-                        Err(Phi3Error::MissingShard {
-                            index: index_path.clone(),
-                            shard: path,
-                        })
-                    }
-                })
-                .collect::<Result<_>>()?
+                .map(|name| shard_path(dir, &index_path, name))
+                .collect::<Result<_>>()?;
+            weight_map = Some(index.weight_map);
+            files
         } else if dir.join(SINGLE_FILE).is_file() {
             vec![dir.join(SINGLE_FILE)]
         } else {
@@ -89,14 +83,36 @@ impl Checkpoint {
         };
 
         let mut shards = Vec::with_capacity(files.len());
-        let mut location = HashMap::new();
+        let mut location: HashMap<String, Entry> = HashMap::new();
         for (i, path) in files.into_iter().enumerate() {
             let (shard, entries) = read_header(&path)?;
             for (name, mut entry) in entries {
                 entry.shard = i;
+                if let Some(earlier) = location.get(&name) {
+                    let earlier: &Shard = &shards[earlier.shard];
+                    return Err(invalid(
+                        &path,
+                        format!("tensor `{name}` is also in {}", earlier.path.display()),
+                    ));
+                }
                 location.insert(name, entry);
             }
             shards.push(shard);
+        }
+        // The index says where each tensor is: a tensor found elsewhere is an error, not a guess.
+        if let Some(map) = &weight_map {
+            for (name, entry) in &location {
+                let held = &shards[entry.shard].path;
+                if map.get(name).is_none_or(|s| dir.join(s) != *held) {
+                    return Err(invalid(
+                        held,
+                        format!(
+                            "holds tensor `{name}`, which {SHARD_INDEX} places in {}",
+                            map.get(name).map_or("no shard", String::as_str)
+                        ),
+                    ));
+                }
+            }
         }
         Ok(Self {
             shards,
@@ -116,6 +132,53 @@ impl Checkpoint {
                 .unwrap_or_default(),
         }
     }
+}
+
+/// A malformed checkpoint, named by its file.
+fn invalid(file: &Path, message: String) -> Phi3Error {
+    Phi3Error::Safetensors {
+        file: file.into(),
+        message,
+    }
+}
+
+/// A shard the index names, as a path inside `dir`: a name that is absolute, climbs out with
+/// `..`, or resolves (through symlinks) outside the directory is refused before anything is
+/// opened, with one message whether or not that path exists.
+fn shard_path(dir: &Path, index: &Path, name: &str) -> Result<PathBuf> {
+    use std::path::Component;
+    let unsafe_name = |reason: &str| Phi3Error::UnsafeShardPath {
+        index: index.into(),
+        shard: name.into(),
+        reason: reason.into(),
+    };
+    let relative = Path::new(name);
+    if !relative
+        .components()
+        .all(|c| matches!(c, Component::Normal(_)))
+    {
+        return Err(unsafe_name(
+            "shard names must be plain file names inside the checkpoint directory",
+        ));
+    }
+    let path = dir.join(relative);
+    if !path.is_file() {
+        return Err(Phi3Error::MissingShard {
+            index: index.into(),
+            shard: path,
+        });
+    }
+    // A symlink inside the directory may still point out of it.
+    let inside = match (path.canonicalize(), dir.canonicalize()) {
+        (Ok(target), Ok(root)) => target.starts_with(root),
+        _ => false,
+    };
+    if !inside {
+        return Err(unsafe_name(
+            "the shard resolves outside the checkpoint directory",
+        ));
+    }
+    Ok(path)
 }
 
 impl WeightSource for Checkpoint {

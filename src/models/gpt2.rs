@@ -73,7 +73,7 @@ impl Gpt2Config {
     /// Reads a GPT-2 `config.json`.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
+        let text = phi3_core::text_file::read_text(path, phi3_core::text_file::SETTINGS_LIMIT)
             .map_err(|source| crate::error::Phi3Error::io(path, source))?;
         Ok(serde_json::from_str(&text).map_err(|e| ModelError::Json {
             path: path.into(),

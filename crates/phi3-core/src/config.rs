@@ -172,9 +172,24 @@ fn default_act() -> String {
 }
 
 /// `x > 0`, false for NaN.
+/// A finite number above zero (NaN and infinities are not).
 fn positive(x: f64) -> bool {
-    x > 0.0
+    x > 0.0 && x.is_finite()
 }
+
+/// The largest sizes a config may name: far above every published model (Phi-3-medium: 40
+/// layers, 5120 wide, 17920 MLP, 32064 tokens, 131072 positions), low enough that what they
+/// allocate up front — rotary tables of `max_position_embeddings` rows, per-layer lists — stays
+/// bounded when a config comes from a stranger. Sizes are also checked to multiply without
+/// overflow.
+pub const LIMITS: [(&str, usize); 6] = [
+    ("vocab_size", 1 << 22),
+    ("hidden_size", 1 << 16),
+    ("intermediate_size", 1 << 20),
+    ("num_hidden_layers", 1 << 10),
+    ("num_attention_heads", 1 << 10),
+    ("max_position_embeddings", 1 << 20),
+];
 
 fn bad(field: &'static str, message: impl Into<String>) -> ModelError {
     ModelError::Config {
@@ -187,10 +202,12 @@ impl Phi3Config {
     /// Reads and validates a `config.json`.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
-            path: path.into(),
-            source,
-        })?;
+        let text = crate::text_file::read_text(path, crate::text_file::SETTINGS_LIMIT).map_err(
+            |source| ModelError::Io {
+                path: path.into(),
+                source,
+            },
+        )?;
         Self::from_json(&text).map_err(|e| match e {
             ModelError::Json { message, what, .. } => ModelError::Json {
                 path: path.into(),
@@ -224,6 +241,28 @@ impl Phi3Config {
         ] {
             if value == 0 {
                 return Err(bad(field, "must be positive"));
+            }
+            let limit = LIMITS
+                .iter()
+                .find(|(f, _)| *f == field)
+                .map_or(usize::MAX, |l| l.1);
+            if value > limit {
+                return Err(bad(
+                    field,
+                    format!("is {value}, above this library's limit of {limit}"),
+                ));
+            }
+        }
+        // The largest matrices' element counts (embedding, MLP) must not wrap around.
+        for (field, product) in [
+            ("vocab_size", self.vocab_size.checked_mul(self.hidden_size)),
+            (
+                "intermediate_size",
+                self.intermediate_size.checked_mul(2 * self.hidden_size),
+            ),
+        ] {
+            if product.is_none_or(|n| n > 1 << 40) {
+                return Err(bad(field, "gives a matrix of more than 2^40 elements"));
             }
         }
         if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
@@ -279,8 +318,44 @@ impl Phi3Config {
                 ),
             ));
         }
-        if !positive(self.rope_theta_value()) {
-            return Err(bad("rope_theta", "must be positive"));
+        // Below 1 the frequencies θ^(-2i/d) grow instead of falling: angles overflow to NaN.
+        let theta = self.rope_theta_value();
+        if !(positive(theta) && theta > 1.0) {
+            return Err(bad(
+                "rope_theta",
+                format!("is {theta}, expected a number > 1"),
+            ));
+        }
+        // A top-level value that the RoPE object overrides would be ignored in silence.
+        if let Some(params) = self.rope_params() {
+            for (field, top, inner) in [
+                ("rope_theta", self.rope_theta, params.rope_theta),
+                (
+                    "partial_rotary_factor",
+                    self.partial_rotary_factor,
+                    params.partial_rotary_factor,
+                ),
+            ] {
+                if let (Some(a), Some(b)) = (top, inner)
+                    && a != b
+                {
+                    return Err(bad(
+                        field,
+                        format!("is {a} here and {b} in the RoPE parameters; keep one"),
+                    ));
+                }
+            }
+        }
+        if let (Some(a), Some(b)) = (&self.rope_parameters, &self.rope_scaling)
+            && a != b
+        {
+            return Err(bad(
+                "rope_scaling",
+                "conflicts with rope_parameters (both given, different); keep one",
+            ));
+        }
+        if self.original_max_position_embeddings() == 0 {
+            return Err(bad("original_max_position_embeddings", "must be positive"));
         }
         if self.original_max_position_embeddings() > self.max_position_embeddings {
             return Err(bad(
@@ -381,7 +456,7 @@ impl Phi3Config {
         match kind {
             "default" => Ok(RopeScaling::None),
             "linear" => match params.factor {
-                Some(factor) if factor > 0.0 => Ok(RopeScaling::Linear { factor }),
+                Some(factor) if positive(factor) => Ok(RopeScaling::Linear { factor }),
                 other => Err(bad(
                     "rope_scaling",
                     format!("linear needs a positive `factor`, got {other:?}"),
@@ -391,7 +466,9 @@ impl Phi3Config {
                 let half = self.rotary_dim() / 2;
                 let check = |name: &str, f: &Option<Vec<f64>>| -> Result<Vec<f64>> {
                     match f {
-                        Some(v) if v.len() == half && v.iter().all(|x| *x > 0.0) => Ok(v.clone()),
+                        Some(v) if v.len() == half && v.iter().all(|x| positive(*x)) => {
+                            Ok(v.clone())
+                        }
                         Some(v) => Err(bad(
                             "rope_scaling",
                             format!(
@@ -418,6 +495,14 @@ impl Phi3Config {
                         }
                     }
                 };
+                if !positive(attention_factor) {
+                    return Err(bad(
+                        "rope_scaling",
+                        format!(
+                            "gives attention_factor {attention_factor}, expected a finite number > 0"
+                        ),
+                    ));
+                }
                 Ok(RopeScaling::LongRope {
                     short_factor,
                     long_factor,

@@ -55,8 +55,8 @@ pub enum ModelError {
     /// A token id is outside the vocabulary.
     #[error("token id {id} is outside the vocabulary of {vocab}")]
     TokenOutOfRange {
-        /// The offending id.
-        id: u32,
+        /// The offending id (negative ones come from raw id tensors).
+        id: i64,
         /// `vocab_size`.
         vocab: usize,
     },

@@ -15,6 +15,7 @@
 
 mod attention;
 mod cache;
+#[cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 mod config;
 mod decoder;
 pub mod device;
@@ -37,6 +38,8 @@ mod position;
 mod positions;
 pub mod profile;
 pub mod quant;
+#[cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+pub mod text_file;
 
 pub use attention::{Attention, AttentionStep};
 pub use cache::{CachedKv, KvCache, ModelCache, NoCache};

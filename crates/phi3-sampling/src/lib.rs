@@ -30,6 +30,15 @@ pub enum SamplingError {
         /// Position of the first NaN.
         index: usize,
     },
+    /// A logit is +∞: no distribution can be formed from it (−∞, a removed token, is fine).
+    #[error("logit {index} is +inf")]
+    Infinite {
+        /// Position of the first +∞.
+        index: usize,
+    },
+    /// The processors removed every token.
+    #[error("no token is left to sample from")]
+    NothingLeft,
     /// A setting is out of range.
     #[error("invalid `{parameter}` = {value}: expected {expected}")]
     InvalidSetting {
@@ -85,8 +94,11 @@ fn check(logits: &[f32]) -> Result<(), SamplingError> {
     if logits.is_empty() {
         return Err(SamplingError::Empty);
     }
-    match logits.iter().position(|x| x.is_nan()) {
-        Some(index) => Err(SamplingError::NaN { index }),
+    if let Some(index) = logits.iter().position(|x| x.is_nan()) {
+        return Err(SamplingError::NaN { index });
+    }
+    match logits.iter().position(|&x| x == f32::INFINITY) {
+        Some(index) => Err(SamplingError::Infinite { index }),
         None => Ok(()),
     }
 }
@@ -155,6 +167,11 @@ impl ProcessorChain {
         let mut logits = logits.to_vec();
         for p in &self.processors {
             p.process(&mut logits, history);
+        }
+        // A processor of one's own may still produce garbage: never draw from it.
+        check(&logits)?;
+        if logits.iter().all(|&x| x == f32::NEG_INFINITY) {
+            return Err(SamplingError::NothingLeft);
         }
         Ok(softmax(&logits))
     }

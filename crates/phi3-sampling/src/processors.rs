@@ -45,7 +45,9 @@ impl LogitsProcessor for RepetitionPenalty {
     }
 }
 
-/// Divides logits by the temperature (> 0): below 1 sharpens, above 1 flattens.
+/// Divides logits by the temperature (> 0): below 1 sharpens, above 1 flattens. The row's
+/// maximum is subtracted first (softmax does not change), so a tiny temperature sends the others
+/// to −∞ rather than the maximum to +∞ and the probabilities to NaN.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Temperature(pub f32);
 
@@ -55,8 +57,12 @@ impl LogitsProcessor for Temperature {
     }
 
     fn process(&self, logits: &mut [f32], _history: &[u32]) {
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        if !max.is_finite() {
+            return; // all removed, or garbage the chain's check reports
+        }
         for x in logits.iter_mut() {
-            *x /= self.0;
+            *x = (*x - max) / self.0;
         }
     }
 }

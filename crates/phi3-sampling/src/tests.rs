@@ -278,3 +278,39 @@ fn samplers_that_read_the_whole_row_say_so() {
     let chain = ProcessorChain::new(vec![Box::new(TopP(0.9)), Box::new(TopK(3))], 0);
     assert_eq!(chain.candidates(), Candidates::All);
 }
+
+#[test]
+fn a_tiny_temperature_samples_the_most_likely_token_not_token_zero() {
+    // 1e-30 once turned every probability into NaN (x / t = ±inf) and the draw fell to token 0.
+    let logits = [0.5f32, -2.0, 3.0, 1.0];
+    for t in [1e-30f32, f32::MIN_POSITIVE, 1e-6] {
+        for seed in 0..5 {
+            let mut s = SamplerConfig {
+                seed,
+                ..config(t, None, None)
+            }
+            .build()
+            .unwrap();
+            assert_eq!(s.sample(&logits, &[]).unwrap(), 2, "temperature {t:e}");
+        }
+    }
+}
+
+#[test]
+fn infinite_logits_and_empty_distributions_are_errors() {
+    let mut s = config(1.0, None, None).build().unwrap();
+    assert_eq!(
+        s.sample(&[0.0, f32::INFINITY, 1.0], &[]),
+        Err(SamplingError::Infinite { index: 1 })
+    );
+    assert_eq!(
+        argmax(&[0.0, f32::INFINITY]),
+        Err(SamplingError::Infinite { index: 1 })
+    );
+    assert_eq!(
+        s.sample(&[f32::NEG_INFINITY; 3], &[]),
+        Err(SamplingError::NothingLeft)
+    );
+    // −∞ alone is a removed token, not an error.
+    assert_eq!(argmax(&[f32::NEG_INFINITY, -1.0]), Ok(1));
+}

@@ -42,7 +42,8 @@ fn bytes_to_unicode() -> [char; 256] {
             b as char
         } else {
             n += 1;
-            char::from_u32(255 + n).expect("valid code point")
+            // 256..=323: below the surrogates, always a char.
+            char::from_u32(255 + n).unwrap_or(char::REPLACEMENT_CHARACTER)
         };
     }
     table

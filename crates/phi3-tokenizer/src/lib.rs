@@ -4,6 +4,8 @@
 //! reads `tokenizer_config.json` (special tokens, chat template), renders chat templates with a
 //! real Jinja engine (`minijinja`), and decodes a stream of tokens into text without ever
 //! emitting a broken UTF-8 character ([`StreamDecoder`]).
+// Tokenizer files come from strangers: a bad one is a typed error, never a panic.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod chat;
 mod gguf;
@@ -113,6 +115,25 @@ pub struct Tokenizer {
     eos_token: Option<String>,
 }
 
+/// The largest `tokenizer.json` read (real ones: 2–35 MB) and the largest settings file
+/// (`tokenizer_config.json`, `added_tokens.json`: kilobytes to a few megabytes).
+const TOKENIZER_LIMIT: u64 = 256 << 20;
+const SETTINGS_LIMIT: u64 = 16 << 20;
+
+/// The file at `path` as text, refused when it holds more than `limit` bytes (read at most
+/// `limit + 1`: a symlink to an endless file is an error, not an endless read).
+fn read_text(path: &Path, limit: u64) -> Result<String, TokenizerError> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit + 1).read_to_string(&mut text))
+        .map_err(|e| load_error(path, e))?;
+    if text.len() as u64 > limit {
+        return Err(load_error(path, format!("more than {limit} bytes")));
+    }
+    Ok(text)
+}
+
 fn load_error(path: &Path, message: impl ToString) -> TokenizerError {
     TokenizerError::Load {
         path: path.into(),
@@ -124,7 +145,10 @@ impl Tokenizer {
     /// Loads a `tokenizer.json`, with Phi-3's chat format as the template.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, TokenizerError> {
         let path = path.as_ref();
-        let inner = tokenizers::Tokenizer::from_file(path).map_err(|e| load_error(path, e))?;
+        let text = read_text(path, TOKENIZER_LIMIT)?;
+        let inner = text
+            .parse::<tokenizers::Tokenizer>()
+            .map_err(|e| load_error(path, e))?;
         Ok(Self {
             inner,
             chat_template: PHI3_CHAT_TEMPLATE.into(),
@@ -140,8 +164,7 @@ impl Tokenizer {
         let mut tokenizer = Self::from_file(dir.join("tokenizer.json"))?;
         let config_path = dir.join("tokenizer_config.json");
         if config_path.exists() {
-            let text =
-                std::fs::read_to_string(&config_path).map_err(|e| load_error(&config_path, e))?;
+            let text = read_text(&config_path, SETTINGS_LIMIT)?;
             let config: TokenizerConfig =
                 serde_json::from_str(&text).map_err(|e| load_error(&config_path, e))?;
             if let Some(template) = config.chat_template {
@@ -208,7 +231,7 @@ impl Tokenizer {
     /// Adds the special tokens of an `added_tokens.json` (`{"<|end|>": 32007, ...}`) that the
     /// vocabulary lacks.
     fn add_tokens_file(&mut self, path: &Path) -> Result<(), TokenizerError> {
-        let text = std::fs::read_to_string(path).map_err(|e| load_error(path, e))?;
+        let text = read_text(path, SETTINGS_LIMIT)?;
         let tokens: std::collections::BTreeMap<String, u32> =
             serde_json::from_str(&text).map_err(|e| load_error(path, e))?;
         let added = tokens

@@ -15,7 +15,7 @@ pub struct LocalGlobal {
 impl AttentionMask for LocalGlobal {
     fn visible(&self, query: usize, key: usize) -> bool {
         key <= query
-            && (key + self.window > query
+            && (query - key < self.window
                 || self.global.contains(&key)
                 || self.global.contains(&query))
     }

@@ -37,7 +37,8 @@ pub struct SlidingWindow {
 
 impl AttentionMask for SlidingWindow {
     fn visible(&self, query: usize, key: usize) -> bool {
-        key <= query && key + self.window > query
+        // `query - key < window`, written so that no window, however large, wraps around.
+        key <= query && query - key < self.window
     }
     fn name(&self) -> String {
         format!("sliding_window({})", self.window)
@@ -87,6 +88,10 @@ mod tests {
             .collect();
         assert_eq!(matrix(&SlidingWindow { window: 1 }, 3), diag);
         assert_eq!(matrix(&SlidingWindow { window: 9 }, 5), matrix(&Causal, 5));
+        // A window near usize::MAX is plain causal too (it once wrapped: only key 0 visible).
+        let huge = SlidingWindow { window: usize::MAX };
+        assert_eq!(matrix(&huge, 5), matrix(&Causal, 5));
+        assert_eq!(huge.visible_range(4), Some(0..5));
     }
 
     #[test]

@@ -53,7 +53,10 @@ pub trait CausalModel<B: Backend> {
             return Err(ModelError::EmptyInput);
         }
         if let Some(&id) = ids.iter().find(|&&id| id as usize >= vocab) {
-            return Err(ModelError::TokenOutOfRange { id, vocab });
+            return Err(ModelError::TokenOutOfRange {
+                id: id.into(),
+                vocab,
+            });
         }
         let data: Vec<i64> = ids.iter().map(|&id| id as i64).collect();
         Ok(Tensor::from_data(

@@ -65,6 +65,27 @@ where
     N: Norm<B>,
     P: PositionEncoding<B>,
 {
+    /// Every id of a raw id tensor inside the vocabulary: its minimum and maximum, read back
+    /// together (a gather past the table would read other memory or fail inside Burn).
+    fn check_ids(&self, ids: &Tensor<B, 2, Int>) -> Result<()> {
+        let vocab = self.embed_tokens.dims()[0];
+        let bounds: Vec<i64> = Tensor::cat(
+            vec![
+                ids.clone().min().reshape([1]),
+                ids.clone().max().reshape([1]),
+            ],
+            0,
+        )
+        .into_data()
+        .convert::<i64>()
+        .into_vec()?;
+        match *bounds.as_slice() {
+            [min, _] if min < 0 => Err(ModelError::TokenOutOfRange { id: min, vocab }),
+            [_, max] if max >= vocab as i64 => Err(ModelError::TokenOutOfRange { id: max, vocab }),
+            _ => Ok(()),
+        }
+    }
+
     /// Hidden states for an unpadded batch starting at position 0, without a cache.
     ///
     /// # Shapes
@@ -89,6 +110,18 @@ where
         if seq == 0 || batch == 0 {
             return Err(ModelError::EmptyInput);
         }
+        if positions.len != seq || positions.batch() != batch {
+            return Err(ModelError::part(
+                "DecoderModel",
+                "positions",
+                format!(
+                    "describe {} rows of {} columns, the ids are [{batch}, {seq}]",
+                    positions.batch(),
+                    positions.len
+                ),
+            ));
+        }
+        self.check_ids(&input_ids)?;
         if let Some(max) = self.position.max_positions()
             && positions.max_len() > max
         {
