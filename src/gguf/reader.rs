@@ -356,6 +356,13 @@ impl GgufFile {
         &self.path
     }
 
+    /// The tensors' names and infos, in name order.
+    pub fn tensors(&self) -> impl Iterator<Item = (&str, &TensorInfo)> {
+        self.tensors
+            .iter()
+            .map(|(name, info)| (name.as_str(), info))
+    }
+
     /// A metadata value.
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.metadata.get(key)

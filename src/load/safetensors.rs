@@ -121,6 +121,11 @@ impl Checkpoint {
         })
     }
 
+    /// The tensors' names, in no particular order.
+    pub fn tensor_names(&self) -> impl Iterator<Item = &str> {
+        self.location.keys().map(String::as_str)
+    }
+
     /// The file where a missing tensor was looked for (the only file, or the shard index).
     fn searched(&self) -> PathBuf {
         match self.shards.as_slice() {

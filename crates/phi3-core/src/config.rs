@@ -253,7 +253,20 @@ impl Phi3Config {
                 ));
             }
         }
-        // The largest matrices' element counts (embedding, MLP) must not wrap around.
+        // The largest matrices' element counts (embedding, MLP) must not wrap around, and the
+        // rotary tables built up front (max_position_embeddings × head_dim / 2, twice) stay
+        // below 2^26 values each (Phi-3-128k: 6.3M).
+        let rotary = self
+            .max_position_embeddings
+            .saturating_mul(self.hidden_size / self.num_attention_heads.max(1) / 2);
+        if rotary > 1 << 26 {
+            return Err(bad(
+                "max_position_embeddings",
+                format!(
+                    "× head_dim / 2 = {rotary}: rotary tables above this library's 2^26 values"
+                ),
+            ));
+        }
         for (field, product) in [
             ("vocab_size", self.vocab_size.checked_mul(self.hidden_size)),
             (

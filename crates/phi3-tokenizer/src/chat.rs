@@ -43,6 +43,9 @@ pub const PHI3_CHAT_TEMPLATE: &str = "{% for message in messages %}\
 {% endfor %}\
 {% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}";
 
+/// Instructions a chat template may run for one rendering.
+pub const TEMPLATE_FUEL: u64 = 5_000_000;
+
 pub(crate) fn render(
     template: &str,
     messages: &[ChatMessage],
@@ -51,6 +54,10 @@ pub(crate) fn render(
     eos_token: Option<&str>,
 ) -> Result<String, TokenizerError> {
     let mut env = Environment::new();
+    // A template is code from the checkpoint: it runs on a budget of instructions (Phi-3's own
+    // spends about 10 per message) and may not nest without end.
+    env.set_fuel(Some(TEMPLATE_FUEL));
+    env.set_recursion_limit(64);
     // Hugging Face templates call raise_exception(...) to reject conversations.
     env.add_function(
         "raise_exception",

@@ -165,48 +165,55 @@ impl Tokenizer {
         let config_path = dir.join("tokenizer_config.json");
         if config_path.exists() {
             let text = read_text(&config_path, SETTINGS_LIMIT)?;
-            let config: TokenizerConfig =
-                serde_json::from_str(&text).map_err(|e| load_error(&config_path, e))?;
-            if let Some(template) = config.chat_template {
-                tokenizer.chat_template = match template {
-                    ChatTemplateField::One(t) => t,
-                    ChatTemplateField::Named(list) => list
-                        .into_iter()
-                        .find(|t| t.name == "default")
-                        .map(|t| t.template)
-                        .ok_or_else(|| load_error(&config_path, "no `default` chat template"))?,
-                };
-            }
-            tokenizer.bos_token = config.bos_token.map(|t| t.text().to_string());
-            tokenizer.eos_token = config.eos_token.map(|t| t.text().to_string());
-            if matches!(
-                config.tokenizer_class.as_deref(),
-                Some("LlamaTokenizer" | "LlamaTokenizerFast")
-            ) {
-                tokenizer.llama_pre_tokenization(config.legacy, config.add_prefix_space);
-            }
-            let mut added = Vec::with_capacity(config.added_tokens_decoder.len());
-            for (id, entry) in config.added_tokens_decoder {
-                let id = id.parse::<u32>().map_err(|_| {
-                    load_error(
-                        &config_path,
-                        format!("added_tokens_decoder key {id:?} is not an id"),
-                    )
-                })?;
-                let token = tokenizers::AddedToken::from(entry.content, entry.special)
-                    .lstrip(entry.lstrip)
-                    .rstrip(entry.rstrip)
-                    .normalized(entry.normalized)
-                    .single_word(entry.single_word);
-                added.push((id, token));
-            }
-            tokenizer.add_tokens(&config_path, added)?;
+            tokenizer = tokenizer.with_config_json(&text, &config_path)?;
         }
         let added_path = dir.join("added_tokens.json");
         if added_path.exists() {
             tokenizer.add_tokens_file(&added_path)?;
         }
         Ok(tokenizer)
+    }
+
+    /// Applies a `tokenizer_config.json`'s contents (`text`; `path` names it in errors): chat
+    /// template, BOS/EOS, Llama pre-tokenization, `added_tokens_decoder`.
+    pub fn with_config_json(mut self, text: &str, path: &Path) -> Result<Self, TokenizerError> {
+        let config: TokenizerConfig =
+            serde_json::from_str(text).map_err(|e| load_error(path, e))?;
+        if let Some(template) = config.chat_template {
+            self.chat_template = match template {
+                ChatTemplateField::One(t) => t,
+                ChatTemplateField::Named(list) => list
+                    .into_iter()
+                    .find(|t| t.name == "default")
+                    .map(|t| t.template)
+                    .ok_or_else(|| load_error(path, "no `default` chat template"))?,
+            };
+        }
+        self.bos_token = config.bos_token.map(|t| t.text().to_string());
+        self.eos_token = config.eos_token.map(|t| t.text().to_string());
+        if matches!(
+            config.tokenizer_class.as_deref(),
+            Some("LlamaTokenizer" | "LlamaTokenizerFast")
+        ) {
+            self.llama_pre_tokenization(config.legacy, config.add_prefix_space);
+        }
+        let mut added = Vec::with_capacity(config.added_tokens_decoder.len());
+        for (id, entry) in config.added_tokens_decoder {
+            let id = id.parse::<u32>().map_err(|_| {
+                load_error(
+                    path,
+                    format!("added_tokens_decoder key {id:?} is not an id"),
+                )
+            })?;
+            let token = tokenizers::AddedToken::from(entry.content, entry.special)
+                .lstrip(entry.lstrip)
+                .rstrip(entry.rstrip)
+                .normalized(entry.normalized)
+                .single_word(entry.single_word);
+            added.push((id, token));
+        }
+        self.add_tokens(path, added)?;
+        Ok(self)
     }
 
     /// What transformers' `LlamaTokenizer` does to a `tokenizer.json` it loads, whatever that

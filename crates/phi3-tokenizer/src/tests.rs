@@ -253,3 +253,25 @@ fn added_tokens_json_adds_missing_special_tokens() {
     ));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_template_that_would_run_forever_runs_out_of_fuel() {
+    // A chat template is code from the checkpoint: an endless loop or runaway recursion is a
+    // typed error, not a hung process.
+    let messages = [ChatMessage::user("hi")];
+    for template in [
+        "{% for i in range(1000000000) %}x{% endfor %}",
+        "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
+    ] {
+        let t = tokenizer().with_chat_template(template);
+        match t.apply_chat_template(&messages, true) {
+            Err(TokenizerError::Template(_)) => {}
+            other => panic!("{template}: {other:?}"),
+        }
+    }
+    // Phi-3's own template on a long conversation stays well inside the budget.
+    let long: Vec<ChatMessage> = (0..2000)
+        .map(|i| ChatMessage::user(i.to_string()))
+        .collect();
+    assert!(tokenizer().apply_chat_template(&long, true).is_ok());
+}
