@@ -189,6 +189,14 @@ fn run<B: Backend, M: CausalModel<B> + ?Sized>(
             ),
         });
     }
+    if !config.stop_strings.is_empty() {
+        // Matching text needs a tokenizer; ignoring them would run past where the caller stops.
+        return Err(Phi3Error::InvalidOption {
+            option: "stop_strings",
+            message: "need text: generate through TextGenerationPipeline, or stop in on_token"
+                .into(),
+        });
+    }
     if config.max_new_tokens == 0 {
         return Err(Phi3Error::InvalidOption {
             option: "max_new_tokens",

@@ -183,6 +183,17 @@ impl<B: Backend, M: CausalModel<B>> TextGenerationPipeline<B, M> {
         config: &GenerationConfig,
         on_text: &mut dyn FnMut(usize, &str) -> Result<()>,
     ) -> Result<Vec<TextGeneration>> {
+        if config.stop_strings.iter().any(String::is_empty) {
+            return Err(Phi3Error::InvalidOption {
+                option: "stop_strings",
+                message: "holds an empty string, which every text contains".into(),
+            });
+        }
+        // The stop strings are this pipeline's to check (the token-level loop has no text).
+        let token_config = GenerationConfig {
+            stop_strings: vec![],
+            ..config.clone()
+        };
         let mut samplers = prompts
             .iter()
             .map(|_| match &self.sampler {
@@ -203,26 +214,28 @@ impl<B: Backend, M: CausalModel<B>> TextGenerationPipeline<B, M> {
             .collect();
         let ids: Vec<Vec<u32>> = prompts.iter().map(|(_, ids)| ids.clone()).collect();
         let mut failure: Option<Phi3Error> = None;
-        let (generated, timings) =
-            self.model
-                .generate_batch_with(&ids, config, &mut samplers, &mut |row, id| {
-                    if failure.is_some() {
-                        return Control::Stop(StopReason::MaxNewTokens);
-                    }
-                    let step =
-                        rows[row]
-                            .push(id, &config.stop_strings)
-                            .and_then(|(chunk, control)| {
-                                if let Some(text) = chunk {
-                                    on_text(row, &text)?;
-                                }
-                                Ok(control)
-                            });
-                    step.unwrap_or_else(|e| {
-                        failure = Some(e);
-                        Control::Stop(StopReason::MaxNewTokens)
-                    })
-                })?;
+        let (generated, timings) = self.model.generate_batch_with(
+            &ids,
+            &token_config,
+            &mut samplers,
+            &mut |row, id| {
+                if failure.is_some() {
+                    return Control::Stop(StopReason::MaxNewTokens);
+                }
+                let step = rows[row]
+                    .push(id, &config.stop_strings)
+                    .and_then(|(chunk, control)| {
+                        if let Some(text) = chunk {
+                            on_text(row, &text)?;
+                        }
+                        Ok(control)
+                    });
+                step.unwrap_or_else(|e| {
+                    failure = Some(e);
+                    Control::Stop(StopReason::MaxNewTokens)
+                })
+            },
+        )?;
         if let Some(e) = failure {
             return Err(e);
         }

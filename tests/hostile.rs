@@ -342,3 +342,28 @@ fn raw_id_tensors_outside_the_vocabulary_are_typed_errors() {
         }
     }
 }
+
+#[test]
+fn stop_strings_are_never_ignored_in_silence() {
+    let model = common::load("gqa");
+    let config = GenerationConfig {
+        stop_strings: vec!["\n".into()],
+        ..Default::default()
+    };
+    // The token-level loop has no text to match them against: an error, not a run past them.
+    match model.generate(&[1, 2, 3], &config, &mut |_, _| Control::Continue) {
+        Err(Phi3Error::InvalidOption { option, .. }) => assert_eq!(option, "stop_strings"),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    // An empty stop string would stop every text at once.
+    let tokenizer = phi3::tokenizer::Tokenizer::from_dir(fixture("tokenizer")).unwrap();
+    let pipe = phi3::TextGenerationPipeline::new(model, tokenizer);
+    let config = GenerationConfig {
+        stop_strings: vec![String::new()],
+        ..Default::default()
+    };
+    match pipe.generate("Hello", &config) {
+        Err(Phi3Error::InvalidOption { option, .. }) => assert_eq!(option, "stop_strings"),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+}

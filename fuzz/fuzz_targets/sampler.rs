@@ -13,7 +13,10 @@ fuzz_target!(|data: &[u8]| {
     let config = SamplerConfig {
         do_sample: bool::arbitrary(&mut u).unwrap_or(true),
         temperature: temperature.unwrap_or(1.0),
-        top_k: Option::<u16>::arbitrary(&mut u).ok().flatten().map(usize::from),
+        top_k: Option::<u16>::arbitrary(&mut u)
+            .ok()
+            .flatten()
+            .map(usize::from),
         top_p,
         min_p,
         repetition_penalty: penalty,

@@ -54,29 +54,39 @@ fn added(id: usize, content: &str, special: bool) -> Value {
            "normalized": false, "special": special})
 }
 
+/// Pieces longer than this (in bytes) are not split into merges: real SentencePiece pieces are
+/// tens of bytes, and a hostile file's megabyte-long "token" would cost its square in work.
+const MAX_MERGED_PIECE: usize = 256;
+
 /// Merges implied by a SentencePiece vocabulary: every split of a token into two tokens, ranked
-/// by the merged token's score (transformers' `generate_merges`).
+/// by the merged token's score (transformers' `generate_merges`). Splits are kept as id pairs;
+/// strings are made once, for the merges that exist.
 fn merges_from_scores(tokens: &[String], scores: &[f32]) -> Vec<(String, String)> {
     let ids: HashMap<&str, usize> = tokens
         .iter()
         .enumerate()
         .map(|(i, t)| (t.as_str(), i))
         .collect();
-    let mut merges: Vec<(f32, usize, usize, String, String)> = vec![];
+    let mut merges: Vec<(f32, usize, usize)> = vec![];
     for (token, &score) in tokens.iter().zip(scores) {
-        let mut local = vec![];
+        if token.len() > MAX_MERGED_PIECE {
+            continue;
+        }
+        let start = merges.len();
         for (k, _) in token.char_indices().skip(1) {
             let (l, r) = token.split_at(k);
             if let (Some(&il), Some(&ir)) = (ids.get(l), ids.get(r)) {
-                local.push((score, il, ir, l.to_string(), r.to_string()));
+                merges.push((score, il, ir));
             }
         }
-        local.sort_by_key(|m| (m.1, m.2));
-        merges.extend(local);
+        merges[start..].sort_by_key(|m| (m.1, m.2));
     }
     // Best score first; the sort is stable, so ties keep the split order above.
     merges.sort_by(|a, b| b.0.total_cmp(&a.0));
-    merges.into_iter().map(|m| (m.3, m.4)).collect()
+    merges
+        .into_iter()
+        .map(|(_, l, r)| (tokens[l].clone(), tokens[r].clone()))
+        .collect()
 }
 
 impl Tokenizer {

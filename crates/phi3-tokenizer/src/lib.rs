@@ -108,6 +108,7 @@ impl TokenField {
 }
 
 /// A tokenizer with its chat template.
+#[derive(Clone)]
 pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
     chat_template: String,
@@ -256,29 +257,38 @@ impl Tokenizer {
         mut tokens: Vec<(u32, tokenizers::AddedToken)>,
     ) -> Result<(), TokenizerError> {
         tokens.sort_by_key(|(id, _)| *id);
+        let mut missing = Vec::new();
         for (id, token) in tokens {
-            let content = token.content.clone();
-            match self.inner.token_to_id(&content) {
+            match self.inner.token_to_id(&token.content) {
                 Some(existing) if existing == id => {}
                 Some(existing) => {
                     return Err(load_error(
                         path,
-                        format!("`{content}` is id {existing} in tokenizer.json, {id} here"),
+                        format!(
+                            "`{}` is id {existing} in tokenizer.json, {id} here",
+                            token.content
+                        ),
                     ));
                 }
-                None => {
-                    match token.special {
-                        true => self.inner.add_special_tokens(&[token]),
-                        false => self.inner.add_tokens(&[token]),
-                    };
-                    let got = self.inner.token_to_id(&content);
-                    if got != Some(id) {
-                        return Err(load_error(
-                            path,
-                            format!("`{content}` should be id {id}, got {got:?}"),
-                        ));
-                    }
-                }
+                None => missing.push((id, token)),
+            }
+        }
+        // Added in runs of one kind (special or not), one call per run: the tokenizer rebuilds
+        // its matcher on every call, so token by token would cost the square of their number.
+        for run in missing.chunk_by(|a, b| a.1.special == b.1.special) {
+            let batch: Vec<tokenizers::AddedToken> = run.iter().map(|(_, t)| t.clone()).collect();
+            match batch[0].special {
+                true => self.inner.add_special_tokens(&batch),
+                false => self.inner.add_tokens(&batch),
+            };
+        }
+        for (id, token) in &missing {
+            let got = self.inner.token_to_id(&token.content);
+            if got != Some(*id) {
+                return Err(load_error(
+                    path,
+                    format!("`{}` should be id {id}, got {got:?}", token.content),
+                ));
             }
         }
         Ok(())

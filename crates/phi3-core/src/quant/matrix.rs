@@ -111,6 +111,9 @@ impl<'a> QuantizedMatrix<'a> {
     /// A matrix of `cols` columns from runs of `(type, rows, blocks)`; `None` when a run's bytes
     /// are not `rows` rows of whole blocks.
     pub fn new(cols: usize, parts: Vec<Part<'a>>) -> Option<Self> {
+        if cols == 0 {
+            return None;
+        }
         for p in &parts {
             if p.ty.row_bytes(cols)? * p.rows != p.data.len() {
                 return None;
@@ -129,6 +132,10 @@ impl<'a> QuantizedMatrix<'a> {
             return Err(format!("unknown version {}", field(8)?));
         }
         let (cols, count) = (field(12)?, field(16)?);
+        if cols == 0 {
+            // Found by fuzz/blocks: the kernels split rows into chunks of `cols`.
+            return Err("a matrix of 0 columns".into());
+        }
         if count > 1 << 16 {
             return Err(format!("{count} parts"));
         }
@@ -307,6 +314,26 @@ const CHUNK_ROWS: usize = 32;
 
 #[cfg(test)]
 mod tests {
+    /// fuzz/blocks' first finding: a header of 0 columns was accepted, and a product then
+    /// panicked ("chunk size must be non-zero") instead of the header being refused.
+    #[test]
+    fn a_header_of_zero_columns_is_refused() {
+        let mut bytes = MAGIC.to_vec();
+        for field in [VERSION, 0, 1, GgmlType::Q8_0.id(), 1] {
+            bytes.extend(field.to_le_bytes());
+        }
+        bytes.resize(header_len(1) + 34, 0);
+        assert!(QuantizedMatrix::from_bytes(&bytes).is_err());
+        // The fuzzer's input: no parts at all.
+        let mut bytes = MAGIC.to_vec();
+        for field in [VERSION, 0, 0] {
+            bytes.extend(field.to_le_bytes());
+        }
+        bytes.resize(header_len(0), 0);
+        assert!(QuantizedMatrix::from_bytes(&bytes).is_err());
+        assert!(QuantizedMatrix::new(0, vec![]).is_none());
+    }
+
     use super::*;
     use crate::quant::activation::QK8;
     use crate::quant::format::QK_K;
