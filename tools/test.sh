@@ -44,6 +44,9 @@ want = json.load(open("tests/fixtures/gqa/expected.json"))["greedy"]["new_ids"][
 assert got == want, (got, want)
 print("generate --device wgpu: transformers'"'"' greedy tokens", got)'
 
+echo "== lints: clippy -D warnings (the file readers deny unwrap/expect: docs/reliability.md) =="
+cargo clippy --release --workspace --all-targets -q -- -D warnings
+
 echo "== the benches compile, so they cannot rot (cargo bench --no-run) =="
 cargo bench --no-run
 
