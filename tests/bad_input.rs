@@ -5,25 +5,15 @@ mod common;
 
 use std::path::Path;
 
-use common::fixture;
+use common::{copy_fixture, fixture, load_dir as load};
+use phi3::Phi3Error;
 use phi3::attention::{AttentionShape, GroupedQueryAttention, MaskSchedule};
 use phi3::burn::tensor::DType;
 use phi3::device::{Cpu, cpu};
 use phi3::prelude::*;
 use phi3::{ModelError, Phi3Config};
-use phi3::{Phi3Error, Phi3ForCausalLM};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
-
-/// A scratch copy of a fixture directory.
-fn copy_fixture(name: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for entry in fs::read_dir(fixture(name)).unwrap() {
-        let path = entry.unwrap().path();
-        fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
-    }
-    dir
-}
 
 type Owned = (String, Dtype, Vec<usize>, Vec<u8>);
 
@@ -50,10 +40,6 @@ fn rewrite(dir: &Path, edit: impl FnOnce(&mut Vec<Owned>)) {
         .map(|(n, d, s, b)| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap()))
         .collect();
     safetensors::serialize_to_file(views, None, &path).unwrap();
-}
-
-fn load(dir: &Path) -> Result<Phi3ForCausalLM<Cpu>, Phi3Error> {
-    Pretrained::open(dir)?.load(&LoadOptions::new(cpu()))
 }
 
 #[test]

@@ -6,26 +6,11 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::symlink;
-use std::path::Path;
 
-use common::fixture;
+use common::{copy_fixture, fixture, load_dir as load};
 use phi3::device::{Cpu, cpu};
 use phi3::prelude::*;
-use phi3::{ModelError, Phi3Error, Phi3ForCausalLM};
-
-/// A scratch copy of a fixture directory.
-fn copy_fixture(name: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for entry in fs::read_dir(fixture(name)).unwrap() {
-        let path = entry.unwrap().path();
-        fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
-    }
-    dir
-}
-
-fn load(dir: &Path) -> Result<Phi3ForCausalLM<Cpu>, Phi3Error> {
-    Pretrained::open(dir)?.load(&LoadOptions::new(cpu()))
-}
+use phi3::{ModelError, Phi3Error};
 
 const INDEX: &str = "model.safetensors.index.json";
 const FIRST_SHARD: &str = "model-00001-of-00004.safetensors";

@@ -17,6 +17,21 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// A scratch copy of a fixture directory.
+pub fn copy_fixture(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(fixture(name)).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+    }
+    dir
+}
+
+/// A checkpoint directory (or `.gguf` file) loaded on the CPU.
+pub fn load_dir(dir: &std::path::Path) -> Result<Phi3ForCausalLM<Cpu>, phi3::Phi3Error> {
+    Pretrained::open(dir)?.load(&LoadOptions::new(cpu()))
+}
+
 /// One prompt the oracle ran.
 #[derive(Deserialize)]
 pub struct Case {
