@@ -40,14 +40,8 @@ struct Args {
     /// Tokens to generate in the decode test.
     #[arg(short = 'n', default_value_t = 100)]
     new_tokens: usize,
-    /// The backend and device: cpu (Burn's Flex), wgpu (needs the `wgpu` feature), cuda or
-    /// cuda:N (needs `cuda`).
-    #[arg(long, default_value = "cpu")]
-    device: String,
-    /// The compute (activation) dtype: f32, f16 or bf16 (bf16 on cuda; f16 on cuda and on wgpu
-    /// adapters with it; f16/bf16 on the cpu run Burn's generic ops, not phi3's kernels).
-    #[arg(long, default_value = "f32")]
-    compute: String,
+    #[command(flatten)]
+    backend: common::BackendArgs,
     /// Without Burn's fusion layer (GPU backends), to measure what fusion buys.
     #[arg(long)]
     no_fusion: bool,
@@ -201,21 +195,13 @@ fn random_model<B: Backend>(
     Ok(model)
 }
 
-/// Initialises lazily created parameters.
+/// Initialises lazily created parameters (the mapper's default consumes each one).
 struct Materialize;
 
-impl<B: Backend> phi3::burn::module::ModuleMapper<B> for Materialize {
-    fn map_float<const D: usize>(
-        &mut self,
-        param: phi3::burn::module::Param<Tensor<B, D>>,
-    ) -> phi3::burn::module::Param<Tensor<B, D>> {
-        let (id, tensor, mapper) = param.consume();
-        phi3::burn::module::Param::from_mapped_value(id, tensor, mapper)
-    }
-}
+impl<B: Backend> phi3::burn::module::ModuleMapper<B> for Materialize {}
 
 fn run<B: Backend>(args: Args, device: B::Device) -> Result<(), Phi3Error> {
-    common::set_compute::<B>(&device, &args.compute)?;
+    common::set_compute::<B>(&device, &args.backend.compute)?;
     if let Some(n) = args.threads {
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
@@ -271,8 +257,8 @@ fn run<B: Backend>(args: Args, device: B::Device) -> Result<(), Phi3Error> {
             .collect();
         let out = serde_json::json!({
             "model": args.model, "dtype": args.dtype, "threads": args.threads, "load_s": load_s,
-            "device": args.device, "compute": args.compute,
-            "fusion": (args.device != "cpu").then_some(!args.no_fusion),
+            "device": args.backend.device, "compute": args.backend.compute,
+            "fusion": (args.backend.device != "cpu").then_some(!args.no_fusion),
             "attention": args.attention, "random_weights": args.random,
             "parameters": model.parameter_count(),
             "peak_rss_after_load": load_peak, "peak_rss": peak_rss(), "weights_f32_bytes": f32_bytes,
@@ -313,7 +299,7 @@ fn run<B: Backend>(args: Args, device: B::Device) -> Result<(), Phi3Error> {
 
 /// Runs on the backend `--device` names.
 fn dispatch(args: Args) -> Result<(), Phi3Error> {
-    let mut device: common::Device = args.device.parse()?;
+    let mut device: common::Device = args.backend.device.parse()?;
     if args.no_fusion {
         device = device.without_fusion()?;
     }

@@ -32,14 +32,8 @@ struct Args {
     /// Tokens to generate for the email.
     #[arg(long, default_value_t = 50)]
     max_new_tokens: usize,
-    /// The backend and device: cpu (Burn's Flex), wgpu (needs the `wgpu` feature), cuda or
-    /// cuda:N (needs `cuda`).
-    #[arg(long, default_value = "cpu")]
-    device: String,
-    /// The compute (activation) dtype: f32, f16 or bf16 (bf16 on cuda; f16 on cuda and on wgpu
-    /// adapters with it; f16/bf16 on the cpu run Burn's generic ops, not phi3's kernels).
-    #[arg(long, default_value = "f32")]
-    compute: String,
+    #[command(flatten)]
+    backend: common::BackendArgs,
     /// How the weights are held: f32, f16, bf16, q8_0, q4_0, q4_1 (quantized at load) or stored
     /// (as the file holds them).
     #[arg(long, default_value = "stored")]
@@ -47,7 +41,7 @@ struct Args {
 }
 
 fn run<B: Backend>(args: Args, device: B::Device) -> Result<(), Phi3Error> {
-    common::set_compute::<B>(&device, &args.compute)?;
+    common::set_compute::<B>(&device, &args.backend.compute)?;
     let t = Instant::now();
     let pipe = TextGenerationPipeline::<B>::load(
         &args.model,
@@ -130,7 +124,7 @@ fn run<B: Backend>(args: Args, device: B::Device) -> Result<(), Phi3Error> {
 
 /// Runs on the backend `--device` names.
 fn dispatch(args: Args) -> Result<(), Phi3Error> {
-    let device: common::Device = args.device.parse()?;
+    let device: common::Device = args.backend.device.parse()?;
     on_device!(device, run(args))
 }
 

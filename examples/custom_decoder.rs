@@ -33,12 +33,8 @@ fn config() -> Result<Phi3Config, Phi3Error> {
 /// The backend to run on.
 #[derive(clap::Parser)]
 struct Args {
-    /// cpu (Burn's Flex), wgpu (needs the `wgpu` feature), cuda or cuda:N (needs `cuda`).
-    #[arg(long, default_value = "cpu")]
-    device: String,
-    /// The compute dtype: f32, f16 or bf16.
-    #[arg(long, default_value = "f32")]
-    compute: String,
+    #[command(flatten)]
+    backend: common::BackendArgs,
 }
 
 fn show<B: Backend>(
@@ -72,8 +68,8 @@ fn show<B: Backend>(
 
 fn main() -> Result<(), Phi3Error> {
     let args = <Args as clap::Parser>::parse();
-    let device: common::Device = args.device.parse()?;
-    on_device!(device, run(args.compute))
+    let device: common::Device = args.backend.device.parse()?;
+    on_device!(device, run(args.backend.compute))
 }
 
 fn run<B: Backend>(compute: String, device: B::Device) -> Result<(), Phi3Error> {

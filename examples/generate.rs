@@ -73,14 +73,8 @@ struct Args {
     /// (as the file holds them: a GGUF's blocks kept).
     #[arg(long, default_value = "f32")]
     dtype: String,
-    /// The backend and device: cpu (Burn's Flex), wgpu (cubecl on Vulkan; needs the `wgpu`
-    /// feature), cuda or cuda:N (needs `cuda`).
-    #[arg(long, default_value = "cpu")]
-    device: String,
-    /// The compute (activation) dtype: f32, f16 or bf16 (bf16 on cuda; f16 on cuda and on wgpu
-    /// adapters with it; f16/bf16 on the cpu run Burn's generic ops, not phi3's kernels).
-    #[arg(long, default_value = "f32")]
-    compute: String,
+    #[command(flatten)]
+    backend: common::BackendArgs,
     /// RNG seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -96,7 +90,7 @@ struct Args {
 }
 
 fn run<B: Backend>(args: Args, device: B::Device) -> Result<(), Phi3Error> {
-    common::set_compute::<B>(&device, &args.compute)?;
+    common::set_compute::<B>(&device, &args.backend.compute)?;
     let pretrained = Pretrained::open(&args.model)?;
     let own_tokenizer = pretrained.tokenizer()?;
     // The checkpoint's defaults first; what is given on the command line wins.
@@ -197,7 +191,7 @@ fn run<B: Backend>(args: Args, device: B::Device) -> Result<(), Phi3Error> {
 
 /// Runs on the backend `--device` names.
 fn dispatch(args: Args) -> Result<(), Phi3Error> {
-    let device: common::Device = args.device.parse()?;
+    let device: common::Device = args.backend.device.parse()?;
     on_device!(device, run(args))
 }
 

@@ -34,14 +34,8 @@ struct Args {
     /// Prompt length in tokens.
     #[arg(long, default_value_t = 16)]
     prompt_tokens: usize,
-    /// The backend and device: cpu (Burn's Flex), wgpu (needs the `wgpu` feature), cuda or
-    /// cuda:N (needs `cuda`).
-    #[arg(long, default_value = "cpu")]
-    device: String,
-    /// The compute (activation) dtype: f32, f16 or bf16 (bf16 on cuda; f16 on cuda and on wgpu
-    /// adapters with it; f16/bf16 on the cpu run Burn's generic ops, not phi3's kernels).
-    #[arg(long, default_value = "f32")]
-    compute: String,
+    #[command(flatten)]
+    backend: common::BackendArgs,
     /// How the weights are held: f32, f16, bf16, q8_0, q4_0, q4_1 (quantized at load) or stored
     /// (as the file holds them).
     #[arg(long, default_value = "f32")]
@@ -54,7 +48,7 @@ const RANDOM_CONFIG: &str = r#"{"vocab_size": 32064, "hidden_size": 768, "interm
 
 /// Whether cached and uncached generation agree.
 fn run<B: Backend>(args: Args, device: B::Device) -> Result<bool, Phi3Error> {
-    common::set_compute::<B>(&device, &args.compute)?;
+    common::set_compute::<B>(&device, &args.backend.compute)?;
     let model = match &args.model {
         Some(dir) => Pretrained::open(dir)?
             .load::<B>(&LoadOptions::<B>::new(device.clone()).storage(args.dtype.parse()?))?,
@@ -104,7 +98,7 @@ fn run<B: Backend>(args: Args, device: B::Device) -> Result<bool, Phi3Error> {
 
 /// Runs on the backend `--device` names.
 fn dispatch(args: Args) -> Result<bool, Phi3Error> {
-    let device: common::Device = args.device.parse()?;
+    let device: common::Device = args.backend.device.parse()?;
     on_device!(device, run(args))
 }
 

@@ -43,14 +43,8 @@ struct Args {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
-    /// The backend and device: cpu (Burn's Flex), wgpu (needs the `wgpu` feature), cuda or
-    /// cuda:N (needs `cuda`).
-    #[arg(long, default_value = "cpu")]
-    device: String,
-    /// The compute (activation) dtype: f32, f16 or bf16 (bf16 on cuda; f16 on cuda and on wgpu
-    /// adapters with it; f16/bf16 on the cpu run Burn's generic ops, not phi3's kernels).
-    #[arg(long, default_value = "f32")]
-    compute: String,
+    #[command(flatten)]
+    backend: common::BackendArgs,
     /// How the weights are held: f32, f16, bf16, q8_0, q4_0, q4_1 (quantized at load) or stored
     /// (as the file holds them).
     #[arg(long, default_value = "f32")]
@@ -65,7 +59,7 @@ fn floats<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
 }
 
 fn run<B: Backend>(args: Args, device: B::Device) -> Result<(), Phi3Error> {
-    common::set_compute::<B>(&device, &args.compute)?;
+    common::set_compute::<B>(&device, &args.backend.compute)?;
     let pretrained = Pretrained::open(&args.model)?;
     let tokenizer = pretrained.tokenizer()?;
     let model =
@@ -133,7 +127,7 @@ fn run<B: Backend>(args: Args, device: B::Device) -> Result<(), Phi3Error> {
 
 /// Runs on the backend `--device` names.
 fn dispatch(args: Args) -> Result<(), Phi3Error> {
-    let device: common::Device = args.device.parse()?;
+    let device: common::Device = args.backend.device.parse()?;
     on_device!(device, run(args))
 }
 

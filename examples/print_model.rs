@@ -28,21 +28,15 @@ struct Args {
     /// A checkpoint directory: load it, then print the loaded model.
     #[arg(long)]
     model: Option<PathBuf>,
-    /// The backend and device a checkpoint loads on: cpu, wgpu (needs the `wgpu` feature), cuda
-    /// or cuda:N (needs `cuda`).
-    #[arg(long, default_value = "cpu")]
-    device: String,
-    /// The compute (activation) dtype: f32, f16 or bf16 (bf16 on cuda; f16 on cuda and on wgpu
-    /// adapters with it; f16/bf16 on the cpu run Burn's generic ops, not phi3's kernels).
-    #[arg(long, default_value = "f32")]
-    compute: String,
+    #[command(flatten)]
+    backend: common::BackendArgs,
     /// How the loaded weights are held: f32, f16, bf16, q8_0, q4_0, q4_1 or stored.
     #[arg(long, default_value = "stored")]
     dtype: String,
 }
 
 fn run<B: Backend>(args: Args, device: B::Device) -> Result<(), phi3::Phi3Error> {
-    common::set_compute::<B>(&device, &args.compute)?;
+    common::set_compute::<B>(&device, &args.backend.compute)?;
     if let Some(path) = args.config {
         println!("{}", model_tree(&Phi3Config::from_file(path)?));
     } else if let Some(dir) = args.model {
@@ -55,7 +49,7 @@ fn run<B: Backend>(args: Args, device: B::Device) -> Result<(), phi3::Phi3Error>
 
 /// Runs on the backend `--device` names.
 fn dispatch(args: Args) -> Result<(), phi3::Phi3Error> {
-    let device: common::Device = args.device.parse()?;
+    let device: common::Device = args.backend.device.parse()?;
     on_device!(device, run(args))
 }
 

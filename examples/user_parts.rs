@@ -267,12 +267,8 @@ mod common;
 #[derive(clap::Parser)]
 #[allow(dead_code)]
 struct Args {
-    /// cpu (Burn's Flex), wgpu (needs the `wgpu` feature), cuda or cuda:N (needs `cuda`).
-    #[arg(long, default_value = "cpu")]
-    device: String,
-    /// The compute dtype: f32, f16 or bf16.
-    #[arg(long, default_value = "f32")]
-    compute: String,
+    #[command(flatten)]
+    backend: common::BackendArgs,
 }
 
 #[allow(dead_code)]
@@ -291,6 +287,6 @@ fn show<B: Backend>(compute: String, device: B::Device) -> Result<(), Phi3Error>
 #[allow(dead_code)]
 fn main() -> Result<(), Phi3Error> {
     let args = <Args as clap::Parser>::parse();
-    let device: common::Device = args.device.parse()?;
-    on_device!(device, show(args.compute))
+    let device: common::Device = args.backend.device.parse()?;
+    on_device!(device, show(args.backend.compute))
 }

@@ -5,6 +5,19 @@
 use phi3::Phi3Error;
 use phi3::burn::tensor::{DType, backend::Backend};
 
+/// `--device` and `--compute`, the options every example shares (`#[command(flatten)]`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct BackendArgs {
+    /// The backend and device: cpu (Burn's Flex), wgpu (needs the `wgpu` feature), cuda or
+    /// cuda:N (needs `cuda`).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// The compute (activation) dtype: f32, f16 or bf16 (bf16 on cuda; f16 on cuda and on wgpu
+    /// adapters with it; f16/bf16 on the cpu run Burn's generic ops, not phi3's kernels).
+    #[arg(long, default_value = "f32")]
+    pub compute: String,
+}
+
 /// A backend and device named on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Device {
