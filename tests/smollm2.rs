@@ -136,20 +136,23 @@ fn answers_paris(
     );
     let theirs = &expected.top10.ids[..top];
     if ours != theirs {
-        // The same tokens, and wherever the order differs a near-tie in transformers' own
-        // figures: quantized activations move logits by more than the gap between such a pair.
-        let mut sorted = (ours.clone(), theirs.to_vec());
-        sorted.0.sort();
-        sorted.1.sort();
-        assert_eq!(
-            sorted.0, sorted.1,
-            "{:?}: top-{top} tokens",
-            options.storage
-        );
+        // Wherever the ranks differ, a near-tie in transformers' own figures: both tokens among
+        // its top 10 and less than `max_margin` apart in its logits. Quantized activations move
+        // logits by more than the gap between such a pair, and which of two near-tied tokens
+        // enters the top `top` then depends on the kernel's summation order (AVX2 and AVX-512
+        // differ here).
+        let all = &expected.top10;
         for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
             if a != b {
-                let p =
-                    |id: &u32| expected.top10.probs[theirs.iter().position(|t| t == id).unwrap()];
+                let p = |id: &u32| {
+                    let at = all.ids.iter().position(|t| t == id);
+                    all.probs[at.unwrap_or_else(|| {
+                        panic!(
+                            "{:?}: token {id} is not in transformers' top 10",
+                            options.storage
+                        )
+                    })]
+                };
                 let gap = (p(b) / p(a)).ln().abs() as f32;
                 eprintln!(
                     "{:?}: top-{top} rank {i} is {a}, transformers {b}: their logit gap {gap:.4}",
