@@ -213,7 +213,8 @@ fn run<B: Backend>(args: Args, device: B::Device) -> Result<(), Phi3Error> {
     let model = match args.random {
         true => random_model::<B>(&args, &device)?,
         false => {
-            let options = LoadOptions::<B>::new(device).storage(args.dtype.parse()?);
+            let options =
+                common::with_load_bar(LoadOptions::<B>::new(device).storage(args.dtype.parse()?));
             Pretrained::open(&args.model)?.load(&options)?
         }
     };

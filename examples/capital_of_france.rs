@@ -45,7 +45,7 @@ fn run<B: Backend>(args: Args, device: B::Device) -> Result<(), Phi3Error> {
     let t = Instant::now();
     let pipe = TextGenerationPipeline::<B>::load(
         &args.model,
-        &LoadOptions::<B>::new(device).storage(args.dtype.parse()?),
+        &common::with_load_bar(LoadOptions::<B>::new(device).storage(args.dtype.parse()?)),
     )?;
     let (model, tokenizer) = (&pipe.model, &pipe.tokenizer);
     println!(

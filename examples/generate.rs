@@ -95,7 +95,7 @@ fn run<B: Backend>(args: Args, device: B::Device) -> Result<(), Phi3Error> {
     let own_tokenizer = pretrained.tokenizer()?;
     // The checkpoint's defaults first; what is given on the command line wins.
     let mut config = pretrained.generation_defaults().generation_config();
-    let options = LoadOptions::<B>::new(device).storage(args.dtype.parse()?);
+    let options = common::with_load_bar(LoadOptions::<B>::new(device).storage(args.dtype.parse()?));
     let model = pretrained.load::<B>(&options)?;
     let sampling = &mut config.sampling;
     let samples = args.temperature.is_some()

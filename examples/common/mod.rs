@@ -5,6 +5,24 @@
 use phi3::Phi3Error;
 use phi3::burn::tensor::{DType, backend::Backend};
 
+/// `options` drawing an `indicatif` bar on stderr while the weights load: stored bytes read,
+/// and tensors in its message. (indicatif draws nothing when stderr is not a terminal.)
+pub fn with_load_bar<B: Backend>(options: phi3::LoadOptions<B>) -> phi3::LoadOptions<B> {
+    let style = indicatif::ProgressStyle::with_template(
+        "loading {bar:32.cyan/blue} {bytes}/{total_bytes} ({bytes_per_sec}) {msg}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    let bar = indicatif::ProgressBar::new(0).with_style(style);
+    options.progress(move |p| {
+        bar.set_length(p.bytes_total);
+        bar.set_position(p.bytes_done);
+        bar.set_message(format!("{}/{} tensors", p.tensors_done, p.tensors_total));
+        if p.tensors_done == p.tensors_total {
+            bar.finish();
+        }
+    })
+}
+
 /// `--device` and `--compute`, the options every example shares (`#[command(flatten)]`).
 #[derive(clap::Args, Debug, Clone)]
 pub struct BackendArgs {

@@ -366,6 +366,21 @@ impl WeightSource for GgufWeights {
         Ok(())
     }
 
+    fn stored_size(&self, name: &str) -> Option<u64> {
+        let (gguf, _) = self.gguf_name(name)?;
+        self.file.tensors.get(&gguf).map(|t| t.bytes as u64)
+    }
+
+    /// Every tensor but LongRoPE's factors (read into the config at open).
+    fn inventory(&self) -> (usize, u64) {
+        let read = self
+            .file
+            .tensors
+            .iter()
+            .filter(|(n, _)| !n.starts_with("rope_"));
+        read.fold((0, 0), |(n, b), (_, t)| (n + 1, b + t.bytes as u64))
+    }
+
     /// Fails if the file holds tensors the model never read.
     fn finish(&self) -> Result<()> {
         let unused: Vec<String> = self

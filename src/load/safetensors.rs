@@ -150,6 +150,22 @@ fn invalid(file: &Path, message: String) -> Phi3Error {
 /// A shard the index names, as a path inside `dir`: a name that is absolute, climbs out with
 /// `..`, or resolves (through symlinks) outside the directory is refused before anything is
 /// opened, with one message whether or not that path exists.
+/// Where a shard may resolve to: inside the checkpoint directory — or, for a snapshot of the
+/// Hugging Face cache (`models--org--name/snapshots/<commit>/`, whose files are symlinks to
+/// `models--org--name/blobs/`), inside that repository's folder.
+fn confinement_root(dir: &Path) -> Option<PathBuf> {
+    let root = dir.canonicalize().ok()?;
+    let repo = root
+        .parent()
+        .filter(|p| p.file_name() == Some("snapshots".as_ref()))
+        .and_then(Path::parent)
+        .filter(|r| {
+            let name = r.file_name().and_then(|n| n.to_str());
+            name.is_some_and(|n| n.starts_with("models--"))
+        });
+    Some(repo.map_or(root.clone(), Path::to_path_buf))
+}
+
 fn shard_path(dir: &Path, index: &Path, name: &str) -> Result<PathBuf> {
     use std::path::Component;
     let unsafe_name = |reason: &str| Phi3Error::UnsafeShardPath {
@@ -174,8 +190,8 @@ fn shard_path(dir: &Path, index: &Path, name: &str) -> Result<PathBuf> {
         });
     }
     // A symlink inside the directory may still point out of it.
-    let inside = match (path.canonicalize(), dir.canonicalize()) {
-        (Ok(target), Ok(root)) => target.starts_with(root),
+    let inside = match (path.canonicalize(), confinement_root(dir)) {
+        (Ok(target), Some(root)) => target.starts_with(root),
         _ => false,
     };
     if !inside {
@@ -241,6 +257,15 @@ impl WeightSource for Checkpoint {
         .map_err(|source| Phi3Error::io(&file, source))?;
         self.taken.insert(name.to_string());
         Ok(TensorData::from_bytes(bytes, entry.shape.clone(), dtype))
+    }
+
+    fn stored_size(&self, name: &str) -> Option<u64> {
+        self.location.get(name).map(|e| e.range.1 - e.range.0)
+    }
+
+    fn inventory(&self) -> (usize, u64) {
+        let bytes = self.location.values().map(|e| e.range.1 - e.range.0).sum();
+        (self.location.len(), bytes)
     }
 
     /// Fails if the checkpoint holds tensors that were never read: a config that does not match

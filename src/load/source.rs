@@ -41,6 +41,17 @@ pub trait WeightSource {
         .into())
     }
 
+    /// The bytes `name` takes in the checkpoint, for progress reports (`None`: unknown).
+    fn stored_size(&self, _name: &str) -> Option<u64> {
+        None
+    }
+
+    /// How many tensors a load reads and their stored bytes, for progress reports (`(0, 0)`:
+    /// unknown).
+    fn inventory(&self) -> (usize, u64) {
+        (0, 0)
+    }
+
     /// Fails if the checkpoint holds tensors that were never read: a config that does not match
     /// its weights must not load silently.
     fn finish(&self) -> Result<()>;
