@@ -144,6 +144,19 @@ pub enum Phi3Error {
         /// What is wrong and what was expected.
         message: String,
     },
+    /// Fetching from the Hugging Face hub failed (the `hub` feature), or, offline, the cache
+    /// lacks the file.
+    #[error("hub repository {repo} at revision {revision}{}: {message}", file.as_ref().map(|f| format!(", file {f}")).unwrap_or_default())]
+    Hub {
+        /// The repository id (`org/name`).
+        repo: String,
+        /// The revision asked for.
+        revision: String,
+        /// The file, when one file failed.
+        file: Option<String>,
+        /// What went wrong.
+        message: String,
+    },
     /// Prompt plus requested new tokens do not fit in the context.
     #[error(
         "prompt of {prompt_tokens} tokens + max_new_tokens {max_new_tokens} exceeds the context length of {context}"

@@ -33,6 +33,8 @@ mod generation;
 // typed error, never a panic); the few invariants the code itself establishes say why.
 #[cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 pub mod gguf;
+#[cfg(feature = "hub")]
+pub mod hub;
 #[cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 pub mod load;
 pub mod models;
@@ -41,7 +43,9 @@ mod pipeline;
 pub use builder::DecoderBuilder;
 pub use error::{Phi3Error, Result};
 pub use generation::{Control, Generate, Generated, GenerationConfig, StopReason, Timings};
-pub use load::{CheckpointNames, GenerationDefaults, LoadOptions, Pretrained, WeightStorage};
+pub use load::{
+    CheckpointNames, GenerationDefaults, LoadOptions, LoadProgress, Pretrained, WeightStorage,
+};
 pub use models::{Phi3ForCausalLM, Phi3Model, model_tree, parameter_count};
 pub use pipeline::{TextGeneration, TextGenerationPipeline};
 

@@ -84,6 +84,17 @@ impl<B: Backend> TextGenerationPipeline<B> {
         let defaults = pretrained.generation_defaults().clone();
         Ok(Self::new(pretrained.load(options)?, tokenizer).with_defaults(defaults))
     }
+
+    /// Loads a checkpoint of the Hugging Face hub by id, fetching what the cache lacks
+    /// ([`crate::hub::snapshot`]), then as [`Self::load`].
+    #[cfg(feature = "hub")]
+    pub fn from_pretrained(
+        repo_id: &str,
+        hub: &crate::hub::HubOptions,
+        options: &LoadOptions<B>,
+    ) -> Result<Self> {
+        Self::load(crate::hub::snapshot(repo_id, hub)?, options)
+    }
 }
 
 impl<B: Backend, M: CausalModel<B>> TextGenerationPipeline<B, M> {

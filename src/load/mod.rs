@@ -14,6 +14,7 @@
 mod fill;
 mod generation_config;
 mod names;
+mod progress;
 mod safetensors;
 mod source;
 
@@ -29,6 +30,7 @@ use phi3_tokenizer::Tokenizer;
 
 pub use generation_config::{GENERATION_CONFIG, GenerationDefaults};
 pub use names::{CheckpointNames, LinearLayout};
+pub use progress::{LoadProgress, ProgressCallback};
 pub use safetensors::{Checkpoint, SHARD_INDEX, SINGLE_FILE};
 pub use source::WeightSource;
 
@@ -87,6 +89,8 @@ pub struct LoadOptions<B: Backend> {
     pub device: B::Device,
     /// How the matrices are stored.
     pub storage: WeightStorage,
+    /// Called before the first tensor and after each one ([`Self::progress`]).
+    pub progress: Option<ProgressCallback>,
 }
 
 impl<B: Backend> LoadOptions<B> {
@@ -95,7 +99,26 @@ impl<B: Backend> LoadOptions<B> {
         Self {
             device,
             storage: WeightStorage::AsStored,
+            progress: None,
         }
+    }
+
+    /// The same options reporting the load's progress to `f`: once before the first tensor,
+    /// then after each tensor read, with tensors and stored bytes done and in all.
+    ///
+    /// ```no_run
+    /// use phi3::device::{Cpu, cpu};
+    /// use phi3::load::{LoadOptions, Pretrained};
+    ///
+    /// let options = LoadOptions::<Cpu>::new(cpu()).progress(|p| {
+    ///     eprintln!("{}/{} tensors, {}/{} bytes", p.tensors_done, p.tensors_total, p.bytes_done, p.bytes_total)
+    /// });
+    /// let model = Pretrained::open("tests/fixtures/gqa")?.load(&options)?;
+    /// # Ok::<(), phi3::Phi3Error>(())
+    /// ```
+    pub fn progress(mut self, f: impl Fn(&LoadProgress) + Send + Sync + 'static) -> Self {
+        self.progress = Some(ProgressCallback::new(f));
+        self
     }
 
     /// The same options with matrices stored as floats of `dtype`.
@@ -201,6 +224,13 @@ impl Pretrained {
         })
     }
 
+    /// Opens a checkpoint of the Hugging Face hub by id (`"microsoft/Phi-3-mini-4k-instruct"`),
+    /// fetching what the cache lacks: [`crate::hub::snapshot`], then [`Self::open`].
+    #[cfg(feature = "hub")]
+    pub fn from_pretrained(repo_id: &str, hub: &crate::hub::HubOptions) -> Result<Self> {
+        Self::open(crate::hub::snapshot(repo_id, hub)?)
+    }
+
     /// The checkpoint's tokenizer, if it ships one: a directory's `tokenizer.json` (+
     /// `tokenizer_config.json`, `added_tokens.json`), or a GGUF file's `tokenizer.ggml.*`
     /// metadata. Built on each call.
@@ -276,6 +306,12 @@ impl Pretrained {
             }
             WeightStorage::AsStored => {}
         }
-        fill::fill(model, self.weights.as_mut(), &self.names, options.storage)
+        match &options.progress {
+            Some(callback) => {
+                let mut tracked = progress::Tracked::new(self.weights.as_mut(), callback);
+                fill::fill(model, &mut tracked, &self.names, options.storage)
+            }
+            None => fill::fill(model, self.weights.as_mut(), &self.names, options.storage),
+        }
     }
 }
