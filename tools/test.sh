@@ -44,8 +44,18 @@ want = json.load(open("tests/fixtures/gqa/expected.json"))["greedy"]["new_ids"][
 assert got == want, (got, want)
 print("generate --device wgpu: transformers'"'"' greedy tokens", got)'
 
+echo "== loading by hub id (the hub feature) against a hub on the loopback address =="
+cargo test --release --features hub --test hub
+
+echo "== docs/walkthrough.md's code and output, and docs/img/*.svg, equal what the code gives now =="
+./tools/docs.sh --check
+
+echo "== examples/serve.rs with OpenAI's official Python client (a venv under ~/.cache/phi3) =="
+./tools/serve/test.sh
+
 echo "== lints: clippy -D warnings (the file readers deny unwrap/expect: docs/reliability.md) =="
 cargo clippy --release --workspace --all-targets -q -- -D warnings
+cargo clippy --release --all-targets --features hub -q -- -D warnings
 
 echo "== the benches compile, so they cannot rot (cargo bench --no-run) =="
 cargo bench --no-run
