@@ -46,6 +46,7 @@ print("generate --device wgpu: transformers'"'"' greedy tokens", got)'
 
 echo "== loading by hub id (the hub feature) against a hub on the loopback address =="
 cargo test --release --features hub --test hub
+cargo test --release --features hub --doc  # the hub module's example compiles
 
 echo "== docs/walkthrough.md's code and output, and docs/img/*.svg, equal what the code gives now =="
 ./tools/docs.sh --check
