@@ -54,11 +54,5 @@ fn dispatch(args: Args) -> Result<(), phi3::Phi3Error> {
 }
 
 fn main() -> ExitCode {
-    match dispatch(Args::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::exit(dispatch(Args::parse()))
 }

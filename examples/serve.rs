@@ -543,11 +543,5 @@ fn dispatch(args: Args) -> Result<(), Phi3Error> {
 }
 
 fn main() -> ExitCode {
-    match dispatch(Args::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::exit(dispatch(Args::parse()))
 }

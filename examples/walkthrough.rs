@@ -74,7 +74,7 @@ fn run<B: Backend>(args: Args, device: B::Device) -> Result<(), Phi3Error> {
     section("pipeline");
     pipeline::<B>(&args, device.clone())?;
     section("token-by-token");
-    let steps = token_by_token(&model, &tokenizer)?;
+    let sequence = token_by_token(&model, &tokenizer)?;
     section("kv-cache");
     kv_cache(&model, &tokenizer)?;
     section("context-limit");
@@ -88,7 +88,7 @@ fn run<B: Backend>(args: Args, device: B::Device) -> Result<(), Phi3Error> {
     section("positions");
     positions::<B>(&device);
     if let Some(dir) = &args.pictures {
-        write_pictures(dir, &masks, &tokenizer, &ids, &steps)?;
+        write_pictures(dir, &masks, &tokenizer, &ids, &sequence[ids.len()..])?;
     }
     Ok(())
 }
@@ -243,8 +243,7 @@ fn token_by_token<B: Backend>(
         );
     }
     // ANCHOR_END: token-by-token
-    let prompt_len = tokenizer.encode(PROMPT, true)?.len();
-    Ok(ids[prompt_len..].to_vec())
+    Ok(ids)
 }
 
 fn kv_cache<B: Backend>(
@@ -473,21 +472,19 @@ fn write_pictures(
         .iter()
         .map(|&id| Ok(json!({"id": id, "text": piece(id)?})))
         .collect::<Result<Vec<_>, Phi3Error>>()?;
-    let write = |name: &str, value: serde_json::Value| {
-        std::fs::write(dir.join(name), value.to_string()).map_err(|e| Phi3Error::InvalidOption {
-            option: "pictures",
-            message: format!("{}: {e}", dir.join(name).display()),
-        })
-    };
-    std::fs::create_dir_all(dir).map_err(|e| Phi3Error::InvalidOption {
+    let io = |path: &std::path::Path, e: std::io::Error| Phi3Error::InvalidOption {
         option: "pictures",
-        message: format!("{}: {e}", dir.display()),
-    })?;
-    write("masks.json", json!({"len": len, "masks": masks}))?;
-    write(
-        "decode.json",
-        json!({"prompt": PROMPT, "prompt_tokens": prompt_tokens, "steps": steps}),
-    )?;
+        message: format!("{}: {e}", path.display()),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let decode = json!({"prompt": PROMPT, "prompt_tokens": prompt_tokens, "steps": steps});
+    for (name, value) in [
+        ("masks.json", json!({"len": len, "masks": masks})),
+        ("decode.json", decode),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, value.to_string()).map_err(|e| io(&path, e))?;
+    }
     Ok(())
 }
 
@@ -497,11 +494,5 @@ fn dispatch(args: Args) -> Result<(), Phi3Error> {
 }
 
 fn main() -> ExitCode {
-    match dispatch(Args::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::exit(dispatch(Args::parse()))
 }

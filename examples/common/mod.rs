@@ -23,6 +23,17 @@ pub fn with_load_bar<B: Backend>(options: phi3::LoadOptions<B>) -> phi3::LoadOpt
     })
 }
 
+/// An example's exit status: success, or the error printed to stderr.
+pub fn exit(result: Result<(), Phi3Error>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// `--device` and `--compute`, the options every example shares (`#[command(flatten)]`).
 #[derive(clap::Args, Debug, Clone)]
 pub struct BackendArgs {
